@@ -34,9 +34,11 @@
 namespace trellis::net {
 
 struct listener_options {
-  // Share the port with other sockets of this process (one per worker) and
-  // let the kernel balance connections between them. Off only for tests
-  // that want EADDRINUSE.
+  // Share the port with the other listeners (one per worker) and let the
+  // kernel balance connections between them. Linux lets any socket of the
+  // same user join, so a second copy of a server started by mistake takes
+  // a share of the traffic instead of failing with EADDRINUSE; turn it off
+  // where that matters more than spreading load.
   bool reuse_port = true;
   // Kernel accept backlog. Connections beyond it wait in SYN retries; the
   // kernel caps it at net.core.somaxconn.
