@@ -131,11 +131,13 @@ TEST(runtime, a_failing_task_is_logged_and_the_worker_keeps_running) {
     throw std::runtime_error("boom");
     co_return;
   }(), "thrower");
-  rt[0].spawn([&]() -> asio::awaitable<void> {
+  // A coroutine's references go in as parameters (copied into its frame),
+  // never as lambda captures: the lambda object is gone once spawn() returns.
+  rt[0].spawn([](std::atomic<bool>& ran, runtime& r) -> asio::awaitable<void> {
     co_await sleep_for(20ms);
-    later_ran = true;
-    rt.drain();
-  }(), "survivor");
+    ran = true;
+    r.drain();
+  }(later_ran, rt), "survivor");
   rt.run();
   log::set_sink({});
   EXPECT_TRUE(later_ran.load());

@@ -148,6 +148,12 @@ class descriptor_exhaustion {
 };
 
 TEST(tcp_listener, survives_running_out_of_descriptors_and_accepts_again) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizer runtimes open pipes and files to inspect memory; with no
+  // descriptor left they report errors of their own. The plain build (the
+  // first CI pass) runs this test.
+  GTEST_SKIP() << "descriptor exhaustion breaks the sanitizer runtime itself";
+#endif
   std::vector<std::string> lines;
   core::log::set_sink([&](std::string_view l) { lines.emplace_back(l); });
   test::run_bounded([]() -> asio::awaitable<void> {
