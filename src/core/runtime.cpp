@@ -24,38 +24,56 @@ drain_hook& drain_hook::operator=(drain_hook&& o) noexcept {
 }
 
 void drain_hook::reset() noexcept {
-  if (owner_) owner_->hooks_.erase(id_);
+  if (owner_) {
+    std::lock_guard lock(owner_->hooks_mutex_);
+    owner_->hooks_.erase(id_);
+  }
   owner_ = nullptr;
 }
 
 // --- worker -----------------------------------------------------------------
 
-// Each io_context is run by exactly one thread. Concurrency hint 1 tells
-// Asio so; it still locks its queues because drain(), stop() and spawn()
-// may post from other threads.
-worker::worker(runtime& owner, std::size_t index)
-    : owner_(owner), index_(index), context_(1), guard_(context_.get_executor()) {}
+// Each io_context is run by exactly one thread, and a socket is only ever
+// used by the worker that owns it, so the reactor's per-socket locks are
+// dead weight: ASIO_CONCURRENCY_HINT_UNSAFE_IO drops them (and tells Asio
+// one thread runs the loop). The scheduler's queue stays locked, because
+// drain(), stop() and spawn() post to a worker from other threads.
+worker::worker(std::size_t index)
+    : index_(index), context_(ASIO_CONCURRENCY_HINT_UNSAFE_IO), guard_(context_.get_executor()) {}
 
 drain_hook worker::on_drain(std::function<void()> fn) {
-  const std::uint64_t id = ++next_hook_;
-  hooks_.emplace(id, std::move(fn));
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(hooks_mutex_);
+    id = ++next_hook_;
+    hooks_.emplace(id, std::move(fn));
+  }
+  // Checked after registering: a drain that starts in between either sees
+  // the hook or is seen here; run_hook makes running it twice impossible.
   if (draining()) asio::post(context_, [this, id] { run_hook(id); });
   return drain_hook(this, id);
 }
 
 void worker::run_hook(std::uint64_t id) {
-  auto it = hooks_.find(id);
-  if (it == hooks_.end()) return;  // unregistered meanwhile
-  std::function<void()> fn = std::move(it->second);
-  hooks_.erase(it);  // each hook runs at most once
-  fn();
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(hooks_mutex_);
+    auto it = hooks_.find(id);
+    if (it == hooks_.end()) return;  // unregistered, or already run
+    fn = std::move(it->second);
+    hooks_.erase(it);  // each hook runs at most once
+  }
+  fn();  // outside the lock: a hook may register or remove others
 }
 
 void worker::start_drain() {
   if (draining_.exchange(true, std::memory_order_acq_rel)) return;
   std::vector<std::uint64_t> ids;
-  ids.reserve(hooks_.size());
-  for (const auto& [id, fn] : hooks_) ids.push_back(id);
+  {
+    std::lock_guard lock(hooks_mutex_);
+    ids.reserve(hooks_.size());
+    for (const auto& [id, fn] : hooks_) ids.push_back(id);
+  }
   for (std::uint64_t id : ids) run_hook(id);  // a hook may remove others
   // Without the guard, run() returns as soon as the last task finishes.
   guard_.reset();
@@ -86,7 +104,7 @@ runtime::runtime(runtime_options options) : options_(options), control_(1) {
   std::size_t n = options_.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::unique_ptr<worker>(new worker(*this, i)));
+  for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::unique_ptr<worker>(new worker(i)));
 }
 
 runtime::~runtime() {

@@ -21,7 +21,7 @@
 // an exception escaping it is logged (with the name given) rather than lost.
 //
 // Thread-safety: drain(), stop() and spawn_on_all() may be called from any
-// thread. A worker's methods, except spawn(), are for that worker's thread.
+// thread, and so may a worker's spawn() and on_drain().
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -87,9 +87,9 @@ class worker {
   // Tasks spawned on this worker that have not finished yet.
   std::size_t tasks() const noexcept { return tasks_.load(std::memory_order_acquire); }
 
-  // Runs `fn` on this worker when it starts draining (at once, posted, if it
-  // already has). Keep the returned hook alive for as long as fn may run.
-  // REQUIRES: called on this worker's thread.
+  // Runs `fn` on this worker's thread when the worker starts draining (at
+  // once, posted, if it already has). Keep the returned hook alive for as
+  // long as fn may run. Any thread.
   [[nodiscard]] drain_hook on_drain(std::function<void()> fn);
 
   // Runs `task` on this worker as an owned coroutine: counted until it
@@ -99,15 +99,15 @@ class worker {
  private:
   friend class runtime;
   friend class drain_hook;
-  worker(runtime& owner, std::size_t index);
+  explicit worker(std::size_t index);
   void start_drain();  // on this worker's thread
   void task_done();
 
   void run_hook(std::uint64_t id);
 
-  runtime& owner_;
   std::size_t index_;
-  std::map<std::uint64_t, std::function<void()>> hooks_;  // worker thread only
+  std::mutex hooks_mutex_;  // registration may come from any thread
+  std::map<std::uint64_t, std::function<void()>> hooks_;
   std::uint64_t next_hook_ = 0;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> tasks_{0};
