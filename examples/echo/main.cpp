@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/core/log.hpp"
@@ -59,62 +60,10 @@ client  sends each line of stdin and prints the reply with its round-trip time.
         --name NAME        name the server certificate must match (default HOST)
 )";
 
-[[noreturn]] void fail(const std::string& message) {
-  std::fflush(stdout);  // what was printed so far comes before the error
-  std::fprintf(stderr, "trellis-echo: %s\n", message.c_str());
-  std::exit(2);
-}
+[[noreturn]] void fail(const std::string& message) { examples::fail("trellis-echo", message); }
 
-// Command-line arguments: positional words and --flag value pairs.
-struct args {
-  std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::string>> flags;
-
-  static args parse(int argc, char** argv) {
-    args a;
-    for (int i = 1; i < argc; ++i) {
-      std::string s = argv[i];
-      if (s == "-h" || s == "--help") {
-        std::fputs(usage, stdout);
-        std::exit(0);
-      }
-      if (s.rfind("--", 0) == 0) {
-        if (i + 1 >= argc) fail(s + " needs a value");
-        a.flags.emplace_back(s.substr(2), argv[++i]);
-      } else {
-        a.positional.push_back(std::move(s));
-      }
-    }
-    return a;
-  }
-  std::optional<std::string> get(const std::string& name) const {
-    for (const auto& [k, v] : flags)
-      if (k == name) return v;
-    return std::nullopt;
-  }
-  long number(const std::string& name, long fallback, long lo, long hi) const {
-    auto v = get(name);
-    if (!v) return fallback;
-    char* end = nullptr;
-    const long n = std::strtol(v->c_str(), &end, 10);
-    if (v->empty() || *end != '\0' || n < lo || n > hi)
-      fail("--" + name + ": expected a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-           ", got '" + *v + "'");
-    return n;
-  }
-  void allow(std::initializer_list<const char*> known) const {
-    for (const auto& [k, v] : flags) {
-      bool ok = false;
-      for (const char* n : known) ok |= k == n;
-      if (!ok) fail("unknown option --" + k + " (see --help)");
-    }
-  }
-};
-
-std::string to_string(const tcp::endpoint& ep) {
-  const auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
-}
+using examples::args;
+using examples::to_string;
 
 // --- server -----------------------------------------------------------------
 
@@ -325,12 +274,12 @@ asio::awaitable<void> run_udp_client(udp::endpoint peer, std::chrono::millisecon
 
 int run_client(const args& a) {
   a.allow({"timeout", "ca", "name"});
-  if (a.positional.size() != 3) fail("usage: trellis-echo client tcp|udp|tls HOST:PORT (see --help)");
-  const std::string mode = a.positional[1];
+  if (a.positional().size() != 3) fail("usage: trellis-echo client tcp|udp|tls HOST:PORT (see --help)");
+  const std::string mode = a.positional()[1];
   if (mode != "tcp" && mode != "udp" && mode != "tls") fail("mode must be tcp, udp or tls, got '" + mode + "'");
   unsigned short port = 0;
   std::string host;
-  const auto addrs = parse_target(a.positional[2], port, host);
+  const auto addrs = parse_target(a.positional()[2], port, host);
   const std::chrono::milliseconds timeout{a.number("timeout", 2000, 1, 3'600'000)};
 
   asio::io_context ctx(1);
@@ -352,16 +301,16 @@ int run_client(const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const args a = args::parse(argc, argv);
-  if (a.positional.empty()) {
+  const args a("trellis-echo", argc, argv, usage);
+  if (a.positional().empty()) {
     std::fputs(usage, stderr);
     return 2;
   }
   try {
-    if (a.positional[0] == "server") return run_server(a);
-    if (a.positional[0] == "client") return run_client(a);
+    if (a.positional()[0] == "server") return run_server(a);
+    if (a.positional()[0] == "client") return run_client(a);
   } catch (const std::exception& e) {
     fail(e.what());
   }
-  fail("unknown command '" + a.positional[0] + "' (see --help)");
+  fail("unknown command '" + a.positional()[0] + "' (see --help)");
 }

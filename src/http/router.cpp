@@ -1,0 +1,252 @@
+#include "trellis/http/router.hpp"
+
+#include <array>
+#include <span>
+
+#include "trellis/core/error.hpp"
+
+namespace trellis::http {
+
+asio::awaitable<filter_status> middleware::before(request&, response&) { co_return filter_status::proceed; }
+asio::awaitable<void> middleware::after(request&, response&) { co_return; }
+
+namespace {
+
+// Methods a route can name, in the order Allow lists them.
+constexpr std::array<method, 9> routable = {method::get,    method::head,    method::post,
+                                            method::put,    method::delete_, method::connect,
+                                            method::options, method::trace,  method::patch};
+
+std::size_t slot(method m) {
+  for (std::size_t i = 0; i < routable.size(); ++i)
+    if (routable[i] == m) return i;
+  return routable.size();
+}
+
+// Splits "/a/b/" into {"a", "b", ""}: a trailing slash is a segment of
+// its own, so "/users" and "/users/" are different routes.
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/') return out;
+  path.remove_prefix(1);
+  for (;;) {
+    const auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// The same split for matching, into a fixed array so that routing a
+// request allocates nothing. Paths deeper than the array keep their tail
+// unsplit (`truncated`): only a trailing * can match there.
+struct path_segments {
+  static constexpr std::size_t capacity = 32;
+  std::array<std::string_view, capacity> items;
+  std::size_t size = 0;
+  bool truncated = false;
+
+  explicit path_segments(std::string_view path) {
+    path.remove_prefix(1);  // REQUIRES: path starts with '/'
+    for (;;) {
+      if (size == capacity) {
+        truncated = true;
+        return;
+      }
+      const auto slash = path.find('/');
+      items[size++] = path.substr(0, slash);
+      if (slash == std::string_view::npos) return;
+      path.remove_prefix(slash + 1);
+    }
+  }
+};
+
+}  // namespace
+
+// A trie over path segments. Each node may have literal children, one
+// {param} child, a trailing-* handler set, and handlers per method.
+struct router::node {
+  std::map<std::string, std::unique_ptr<node>, std::less<>> literal;
+  std::unique_ptr<node> param;
+  std::string param_name;
+  std::unique_ptr<node> wildcard;  // "*": matches the rest of the path
+  std::array<handler, routable.size()> handlers;
+
+  bool any() const {
+    for (const auto& h : handlers)
+      if (h) return true;
+    return false;
+  }
+};
+
+router::router() : root_(std::make_unique<node>()) {}
+router::~router() = default;
+
+router& router::add(method m, std::string_view pattern, handler h) {
+  if (pattern.empty() || pattern.front() != '/')
+    throw core::config_error("route", "pattern must start with '/': '" + std::string(pattern) + "'");
+  if (slot(m) == routable.size()) throw core::config_error("route", "method cannot be routed");
+  node* n = root_.get();
+  const auto segments = split(pattern);
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::string_view seg = segments[i];
+    if (seg == "*") {
+      if (i + 1 != segments.size())
+        throw core::config_error("route", "'*' must be the last segment: '" + std::string(pattern) + "'");
+      if (!n->wildcard) n->wildcard = std::make_unique<node>();
+      n = n->wildcard.get();
+      break;
+    }
+    if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
+      const std::string_view name = seg.substr(1, seg.size() - 2);
+      if (name.empty() || name.find_first_of("{}/*") != std::string_view::npos)
+        throw core::config_error("route", "bad parameter name in '" + std::string(pattern) + "'");
+      if (!n->param) {
+        n->param = std::make_unique<node>();
+        n->param_name = std::string(name);
+      } else if (n->param_name != name) {
+        throw core::config_error("route", "'" + std::string(pattern) + "' names parameter {" + std::string(name) +
+                                              "} where another route has {" + n->param_name + "}");
+      }
+      n = n->param.get();
+      continue;
+    }
+    if (seg.find_first_of("{}*") != std::string_view::npos)
+      throw core::config_error("route", "a segment is either literal, {name} or a final '*': '" +
+                                            std::string(pattern) + "'");
+    auto it = n->literal.find(seg);
+    if (it == n->literal.end()) it = n->literal.emplace(std::string(seg), std::make_unique<node>()).first;
+    n = it->second.get();
+  }
+  handler& slot_ref = n->handlers[slot(m)];
+  if (slot_ref)
+    throw core::config_error("route", std::string(to_string(m)) + " " + std::string(pattern) + " is already routed");
+  slot_ref = std::move(h);
+  return *this;
+}
+
+router::group_ref router::group(std::string_view prefix) { return group_ref(*this, std::string(prefix)); }
+
+router::group_ref& router::group_ref::add(method m, std::string_view pattern, handler h) {
+  router_->add(m, prefix_ + std::string(pattern), std::move(h));
+  return *this;
+}
+
+router::group_ref router::group_ref::group(std::string_view prefix) const {
+  return group_ref(*router_, prefix_ + std::string(prefix));
+}
+
+router& router::use(std::shared_ptr<middleware> m) {
+  chain_.push_back(std::move(m));
+  return *this;
+}
+
+namespace {
+
+// Finds the node for `segments` (most specific first, backtracking),
+// recording {param} captures into `req`. `rest` is the unsplit path from
+// the current segment on, which is what a trailing * captures.
+template <class Node>
+const Node* match(const Node* n, std::span<const std::string_view> segments, bool truncated,
+                  std::string_view rest, request& req) {
+  if (segments.empty()) {
+    if (!truncated) return n->any() ? n : nullptr;
+    // Deeper than we split: only a wildcard here can take the rest.
+    if (n->wildcard && n->wildcard->any()) {
+      req.set_param("*", rest);
+      return n->wildcard.get();
+    }
+    return nullptr;
+  }
+  // "*" matches the rest, even empty: "/files/*" matches "/files/" (its
+  // last segment is "") but not "/files".
+  const std::string_view seg = segments.front();
+  const std::string_view after = rest.substr(std::min(rest.size(), seg.size() + 1));
+  if (auto it = n->literal.find(seg); it != n->literal.end()) {
+    if (const Node* m = match(it->second.get(), segments.subspan(1), truncated, after, req)) return m;
+  }
+  if (n->param && !seg.empty()) {
+    const std::size_t mark = req.params_size();
+    req.set_param(n->param_name, seg);
+    if (const Node* m = match(n->param.get(), segments.subspan(1), truncated, after, req)) return m;
+    req.truncate_params(mark);
+  }
+  if (n->wildcard && n->wildcard->any()) {
+    req.set_param("*", rest);
+    return n->wildcard.get();
+  }
+  return nullptr;
+}
+
+asio::awaitable<void> answered() { co_return; }
+
+std::string allow_list(const std::array<handler, routable.size()>& handlers) {
+  std::string allow;
+  const bool has_get = static_cast<bool>(handlers[slot(method::get)]);
+  for (std::size_t i = 0; i < routable.size(); ++i) {
+    const bool routed = handlers[i] || (routable[i] == method::head && has_get) || routable[i] == method::options;
+    if (!routed) continue;
+    if (!allow.empty()) allow += ", ";
+    allow += to_string(routable[i]);
+  }
+  return allow;
+}
+
+}  // namespace
+
+// Not a coroutine: it returns the matched handler's own awaitable, so a
+// routed request costs one coroutine frame (the handler's), not two.
+asio::awaitable<void> router::dispatch(request& req, response& res) const {
+  const std::string_view path = req.path();
+  const node* n = nullptr;
+  if (!path.empty() && path.front() == '/') {
+    const path_segments segs(path);
+    n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size), segs.truncated,
+              path.substr(1), req);
+  }
+  if (!n) {
+    res.status = 404;
+    res.set_text("not found\n");
+    return answered();
+  }
+  const method m = req.method();
+  std::size_t s = slot(m);
+  if (s < routable.size() && !n->handlers[s] && m == method::head) s = slot(method::get);
+  if (s < routable.size() && n->handlers[s]) return n->handlers[s](req, res);
+  const std::string allow = allow_list(n->handlers);
+  if (m == method::options) {
+    res.status = 204;
+    (void)res.headers.set("Allow", allow);
+    return answered();
+  }
+  res.status = 405;
+  (void)res.headers.set("Allow", allow);
+  res.set_text("method not allowed\n");
+  return answered();
+}
+
+asio::awaitable<void> router::operator()(request& req, response& res) const {
+  if (chain_.empty()) return dispatch(req, res);
+  return run_chain(req, res);
+}
+
+asio::awaitable<void> router::run_chain(request& req, response& res) const {
+  std::size_t ran = 0;
+  bool responded = false;
+  for (; ran < chain_.size(); ++ran) {
+    if (co_await chain_[ran]->before(req, res) == filter_status::respond) {
+      ++ran;
+      responded = true;
+      break;
+    }
+  }
+  if (!responded) co_await dispatch(req, res);
+  while (ran > 0) co_await chain_[--ran]->after(req, res);
+}
+
+handler router::to_handler() const {
+  return [this](request& req, response& res) { return (*this)(req, res); };
+}
+
+}  // namespace trellis::http

@@ -1,0 +1,656 @@
+#include "trellis/http/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <list>
+#include <string>
+#include <tuple>
+
+#include "trellis/codec/http/date.hpp"
+#include "trellis/codec/http/error.hpp"
+#include "trellis/codec/http/serializer.hpp"
+#include "trellis/core/awaitable.hpp"
+#include "trellis/core/buffer.hpp"
+#include "trellis/core/log.hpp"
+#include "trellis/net/deadline.hpp"
+#include "trellis/net/error.hpp"
+#include "trellis/net/tls.hpp"
+
+namespace trellis::http {
+namespace {
+
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+// Bytes asked of the kernel per read. 16 KiB holds a typical head many
+// times over and a pipelined burst of small requests.
+constexpr std::size_t read_chunk = 16 * 1024;
+// Responses are written out once this much is batched, pipelined or not.
+constexpr std::size_t flush_threshold = 64 * 1024;
+// A pooled response buffer larger than this is freed rather than kept.
+constexpr std::size_t max_pooled_out = 256 * 1024;
+
+// The Date field value, formatted once per second per thread.
+std::string_view http_date_now() {
+  thread_local std::int64_t cached_second = -1;
+  thread_local char text[http_date_size];
+  const auto now = std::chrono::system_clock::now();
+  const auto second = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (second != cached_second) {
+    format_http_date(now, std::span<char, http_date_size>(text));
+    cached_second = second;
+  }
+  return {text, http_date_size};
+}
+
+std::string to_string(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+// What a connection holds while it has a request in progress. Pooled per
+// worker: an idle connection gives its set back.
+struct resources {
+  explicit resources(const server_options& o)
+      : in(o.limits.max_header_bytes + read_chunk), spill(4 * read_chunk), parser(o.limits) {}
+
+  void reset() noexcept {
+    in.clear();
+    spill.clear();
+    parser.reset();
+    out.clear();
+    res.clear();
+  }
+
+  core::byte_buffer in;     // bytes read and not yet consumed; heads are parsed in place
+  core::byte_buffer spill;  // body bytes read while a handler holds views into `in`
+  request_parser parser;
+  std::string out;          // responses not yet written
+  request req;
+  response res;
+};
+
+class connection_base {
+ public:
+  virtual void drain() = 0;  // close now if idle; otherwise after the current request
+
+ protected:
+  ~connection_base() = default;
+};
+
+}  // namespace
+
+// Per-worker state: touched only on that worker's thread (metric instances
+// are this worker's own; the registry merges them on exposition).
+struct server::worker_state {
+  worker_state(server& s, core::worker& w) : srv(s), wk(w), on_request(s.handler_) {
+    auto& m = *s.metrics_;
+    static constexpr const char* classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int i = 0; i < 5; ++i)
+      responses[i] = &m.add_counter("trellis_http_responses_total", "HTTP responses sent, by status class",
+                                    {{"class", classes[i]}});
+    received = &m.add_counter("trellis_http_received_bytes_total", "Bytes read from HTTP clients");
+    sent = &m.add_counter("trellis_http_sent_bytes_total", "Bytes written to HTTP clients");
+    active = &m.add_gauge("trellis_http_connections", "Open HTTP connections");
+    latency = &m.add_histogram("trellis_http_request_duration_seconds",
+                               "Time from a complete request head to its response being queued",
+                               {}, {.scale = 1e-9});
+    hook = w.on_drain([this] {
+      draining = true;
+      // Copy: a connection may leave the list while being told to drain.
+      std::vector<connection_base*> all(connections.begin(), connections.end());
+      for (auto* c : all) c->drain();
+    });
+  }
+
+  std::unique_ptr<resources> acquire() {
+    if (pool.empty()) return std::make_unique<resources>(srv.options_);
+    auto r = std::move(pool.back());
+    pool.pop_back();
+    return r;
+  }
+  void release(std::unique_ptr<resources> r) {
+    r->reset();
+    if (r->out.capacity() > max_pooled_out) std::string().swap(r->out);
+    r->in.release();
+    r->spill.release();
+    pool.push_back(std::move(r));
+  }
+
+  server& srv;
+  core::worker& wk;
+  const handler& on_request;
+  std::vector<std::unique_ptr<resources>> pool;
+  std::list<connection_base*> connections;
+  bool draining = false;
+  core::counter* responses[5] = {};
+  core::counter* received = nullptr;
+  core::counter* sent = nullptr;
+  core::gauge* active = nullptr;
+  core::histogram* latency = nullptr;
+  core::drain_hook hook;
+};
+
+namespace {
+
+// One HTTP/1.1 connection over Stream (tcp::socket or tls::stream).
+template <class Stream>
+class connection final : public body_source, public body_writer, public connection_base {
+  static constexpr bool is_tls = !std::is_same_v<Stream, tcp::socket>;
+
+ public:
+  connection(Stream s, server::worker_state& ws, tcp::endpoint remote)
+      : stream_(std::move(s)),
+        ws_(ws),
+        opt_(ws.srv.options()),
+        remote_(std::move(remote)),
+        dl_(stream_.get_executor(), [this] { on_deadline(); }) {
+    std::error_code ignored;
+    socket().non_blocking(true, ignored);
+    self_ = ws_.connections.insert(ws_.connections.end(), this);
+    ws_.active->add(1);
+  }
+
+  ~connection() {
+    if (r_) ws_.release(std::move(r_));
+    ws_.connections.erase(self_);
+    ws_.active->sub(1);
+  }
+
+  asio::awaitable<void> run() {
+    if constexpr (is_tls) {
+      dl_.expires_after(opt_.header_timeout);
+      phase_ = phase::head;
+      if (auto ec = co_await net::tls::server_handshake(stream_)) {
+        core::log::debug("tls handshake failed", {{"remote", to_string(remote_)}, {"error", dl_.map(ec).message()}});
+        co_return;
+      }
+    }
+    co_await serve_requests();
+    co_await flush();
+    if constexpr (is_tls) {
+      if (!broken_) {
+        dl_.expires_after(std::chrono::seconds(1));
+        (void)co_await net::tls::shutdown(stream_);
+      }
+    }
+    std::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+
+  void drain() override {
+    if (phase_ == phase::idle) {
+      std::error_code ignored;
+      socket().cancel(ignored);
+    }
+  }
+
+ private:
+  enum class phase : std::uint8_t { idle, head, body, handler, write };
+
+  tcp::socket& socket() {
+    if constexpr (is_tls)
+      return stream_.next_layer();
+    else
+      return stream_;
+  }
+
+  void on_deadline() {
+    timed_out_phase_ = phase_;
+    std::error_code ignored;
+    if (phase_ == phase::handler || phase_ == phase::write) {
+      // The handler overran, or the client stopped reading: nothing more
+      // can be said on this connection.
+      broken_ = true;
+      socket().close(ignored);
+    } else {
+      socket().cancel(ignored);  // pending read/wait completes as aborted
+    }
+  }
+
+  // Reads what the socket has into `b` without suspending: the fast path.
+  // Returns would_block when nothing is there yet. Plain TCP only.
+  std::error_code try_read(core::byte_buffer& b) {
+    auto space = b.prepare(read_chunk);
+    if (!space) return space.error();
+    std::error_code ec;
+    const std::size_t n = socket().read_some(asio::buffer(space->data(), space->size()), ec);
+    if (ec) return ec;
+    b.commit(n);
+    ws_.received->add(n);
+    return {};
+  }
+
+  // Reads what the socket has into `b`, waiting for it if need be.
+  asio::awaitable<std::error_code> read_more(core::byte_buffer& b) {
+    if constexpr (is_tls) {
+      auto space = b.prepare(read_chunk);
+      if (!space) co_return space.error();
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(space->data(), space->size()), use_nothrow);
+      if (ec) co_return dl_.map(net::tls::classify_read_error(ec));
+      b.commit(n);
+      ws_.received->add(n);
+      co_return std::error_code{};
+    } else {
+      for (;;) {
+        std::error_code ec = try_read(b);
+        if (ec != asio::error::would_block) co_return dl_.map(ec);
+        std::tie(ec) = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
+        if (ec) co_return dl_.map(ec);
+      }
+    }
+  }
+
+  // Writes as much of out_ as the socket takes now; true when all of it
+  // went (the usual case: a response fits the socket buffer). Plain TCP.
+  bool try_flush(std::error_code& ec) {
+    std::string& out = r_->out;
+    while (flushed_ < out.size()) {
+      flushed_ += socket().write_some(asio::buffer(out.data() + flushed_, out.size() - flushed_), ec);
+      if (ec) return false;
+    }
+    ws_.sent->add(out.size());
+    out.clear();
+    flushed_ = 0;
+    pending_ = 0;
+    return true;
+  }
+
+  // Writes every byte of out_, waiting for the client if need be.
+  asio::awaitable<std::error_code> flush() {
+    if (!r_ || r_->out.empty() || broken_) co_return std::error_code{};
+    phase_ = phase::write;
+    dl_.expires_after(opt_.write_timeout);
+    std::error_code ec;
+    if constexpr (is_tls) {
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(r_->out), use_nothrow);
+      if (!ec) {
+        ws_.sent->add(r_->out.size());
+        r_->out.clear();
+        pending_ = 0;
+      }
+    } else {
+      while (!try_flush(ec) && ec == asio::error::would_block) {
+        std::tie(ec) = co_await socket().async_wait(tcp::socket::wait_write, use_nothrow);
+        if (ec) break;
+      }
+    }
+    if (ec) broken_ = true;
+    co_return dl_.map(ec);
+  }
+
+  // The request loop. The common keep-alive request costs no coroutine
+  // frame here beyond the handler's: waits are awaited directly, reads and
+  // writes are tried synchronously first, and only the rare paths (a
+  // partial write, a request body, a streamed response) call helpers.
+  asio::awaitable<void> serve_requests() {
+    bool need_read = is_tls;  // a TLS connection has no idle wait: it reads at once
+    for (;;) {
+      if (!r_) {
+        if (ws_.draining) co_return;
+        phase_ = phase::idle;
+        dl_.expires_after(opt_.idle_timeout);
+        if constexpr (!is_tls) {
+          // Idle keep-alive: wait for readability holding no buffer.
+          auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
+          if (ec) co_return;  // idle timeout, drain, or the peer went away
+        }
+        r_ = ws_.acquire();
+        need_read = true;
+      }
+      if (need_read) {
+        if (r_->in.empty() && is_tls) {
+          phase_ = phase::idle;
+          dl_.expires_after(opt_.idle_timeout);
+        }
+        const bool had_bytes = !r_->in.empty();
+        std::error_code ec;
+        if constexpr (!is_tls) ec = try_read(r_->in);
+        if (is_tls || ec == asio::error::would_block) ec = co_await read_more(r_->in);
+        if (ec) {
+          if (had_bytes && timed_out_phase_ == phase::head && ec == net::error::timed_out) {
+            co_await send_error(408, ec);  // slowloris: the head never completed
+          } else if (had_bytes && ec != net::error::timed_out) {
+            core::log::debug("client closed mid-request", {{"remote", to_string(remote_)}, {"error", ec.message()}});
+          }
+          co_return;
+        }
+        need_read = false;
+        if (!had_bytes) {
+          // First bytes of a request: the head must now complete in time.
+          phase_ = phase::head;
+          dl_.expires_after(opt_.header_timeout);
+        }
+      }
+
+      const parse_status st = r_->parser.parse_head(r_->in.view());
+      if (st == parse_status::need_more) {
+        // Never wait for input with answers still queued.
+        if (pending_ > 0 && !co_await flush_now()) co_return;
+        if (r_->in.empty() && !is_tls) {
+          ws_.release(std::move(r_));  // idle again: hold nothing while waiting
+          continue;
+        }
+        need_read = true;
+        continue;
+      }
+      if (st == parse_status::error) {
+        co_await send_error(status_for(r_->parser.error()), r_->parser.error());
+        co_return;
+      }
+
+      start_request();
+      if (r_->parser.head().expect_unsupported) {
+        r_->res.status = 417;  // an expectation we cannot meet (RFC 9110 §10.1.1)
+        r_->res.set_text("unsupported expectation\n");
+      } else {
+        phase_ = phase::handler;
+        dl_.expires_after(opt_.request_timeout);
+        try {
+          co_await ws_.on_request(r_->req, r_->res);
+        } catch (const std::exception& e) {
+          core::log::error("handler failed",
+                           {{"remote", to_string(remote_)}, {"target", r_->parser.head().target}, {"error", e.what()}});
+          r_->res.clear();
+          r_->res.status = 500;
+          r_->res.set_text("internal server error\n");
+        }
+        if (broken_) co_return;  // request_timeout passed and the socket is closed
+      }
+      if (!body_finished_ || r_->res.stream) {
+        if (!co_await finish_slow()) co_return;
+      } else {
+        queue_response();
+      }
+      end_request();
+      if (close_) co_return;
+      if (pending_ >= opt_.max_pipelined || r_->out.size() >= flush_threshold) {
+        if (!co_await flush_now()) co_return;
+      }
+    }
+  }
+
+  // Flushes out_: synchronously when the socket takes it all, else waits.
+  // Returns false when the connection is unusable.
+  asio::awaitable<bool> flush_now() {
+    if constexpr (!is_tls) {
+      std::error_code ec;
+      if (try_flush(ec)) co_return true;
+      if (ec != asio::error::would_block) {
+        broken_ = true;
+        co_return false;
+      }
+    }
+    co_return !co_await flush();
+  }
+
+  // Binds the request and decides, before the handler runs, whether the
+  // connection can continue after it.
+  void start_request() {
+    resources& r = *r_;
+    const request_head& head = r.parser.head();
+    started_ = steady::now();
+    in_used_ = r.parser.head_size();
+    body_finished_ = head.framing == framing::none || head.framing == framing::tunnel ||
+                     (head.framing == framing::content_length && head.content_length == 0);
+    continue_sent_ = false;
+    r.req.bind(head, this, remote_, is_tls);
+    r.res.clear();
+    close_ = !head.keep_alive || ws_.draining || head.framing == framing::tunnel;
+    if (head.expect_unsupported) close_ = true;
+  }
+
+  // The rare endings: a request body the handler left unread, or a
+  // streamed response.
+  asio::awaitable<bool> finish_slow() {
+    const request_head& head = r_->parser.head();
+    if (!body_finished_) {
+      if (head.expect_continue && !continue_sent_) {
+        close_ = true;  // the client waits for our 100 and has not sent the body
+      } else if (!co_await discard_body()) {
+        close_ = true;
+      }
+    }
+    if (!r_->res.stream) {
+      queue_response();
+      co_return true;
+    }
+    if (r_->res.close || ws_.draining) close_ = true;
+    bool close = close_;
+    const bool ok = co_await send_streamed(head, close);
+    close_ = close || !ok;
+    co_return ok;
+  }
+
+  // Serialises a buffered response into out_.
+  void queue_response() {
+    response& res = r_->res;
+    if (res.close || ws_.draining) close_ = true;
+    const request_head& head = r_->parser.head();
+    write_head(head, res, close_);
+    if (response_has_body(res.status, head.method)) r_->out += res.body;
+    ++pending_;
+  }
+
+  // Accounts for the request and drops its bytes; pipelined bytes read
+  // into the spill buffer while reading the body move back in front.
+  void end_request() {
+    resources& r = *r_;
+    count(r.res.status, started_);
+    r.in.consume(std::min(in_used_, r.in.size()));
+    if (!r.spill.empty()) {
+      (void)r.in.append(r.spill.view());
+      r.spill.clear();
+    }
+    r.parser.reset();
+  }
+
+  void count(int status, steady::time_point started) {
+    const int cls = status / 100 - 1;
+    if (cls >= 0 && cls < 5) ws_.responses[cls]->add();
+    ws_.latency->record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - started).count()));
+  }
+
+  void write_head(const request_head& head, response& res, bool close) {
+    std::string& out = r_->out;
+    write_status_line(out, res.status, 1);
+    if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
+    write_field(out, "Date", http_date_now());
+    if (!res.headers.empty()) {
+      // Framing is the server's business.
+      res.headers.erase("Content-Length");
+      res.headers.erase("Transfer-Encoding");
+      res.headers.erase("Connection");
+      res.headers.write_to(out);
+    }
+    if (close)
+      out += "Connection: close\r\n";
+    else if (head.version_minor == 0)
+      out += "Connection: keep-alive\r\n";
+    if (res.status >= 200 && res.status != 204 && res.status != 304) write_content_length(out, res.body.size());
+    write_end_of_head(out);
+  }
+
+  // Sends the head now, then lets the handler's stream function write the
+  // body: chunked for HTTP/1.1 unless the handler fixed a Content-Length;
+  // delimited by closing the connection for HTTP/1.0.
+  asio::awaitable<bool> send_streamed(const request_head& head, bool& close) {
+    response& res = r_->res;
+    std::string& out = r_->out;
+    const auto declared = res.headers.get("Content-Length");
+    const bool has_body = response_has_body(res.status, head.method);
+    chunked_ = has_body && !declared && head.version_minor == 1;
+    if (has_body && !declared && head.version_minor == 0) close = true;
+    write_status_line(out, res.status, 1);
+    if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
+    write_field(out, "Date", http_date_now());
+    res.headers.erase("Transfer-Encoding");
+    res.headers.erase("Connection");
+    res.headers.write_to(out);
+    if (chunked_) out += "Transfer-Encoding: chunked\r\n";
+    if (close) out += "Connection: close\r\n";
+    write_end_of_head(out);
+    if (co_await flush()) co_return false;
+    if (!has_body) co_return !close;
+    try {
+      co_await res.stream(*this);
+    } catch (const std::exception& e) {
+      // The head is gone; all we can do is cut the body short, which the
+      // client sees as an incomplete message.
+      core::log::error("response stream failed", {{"remote", to_string(remote_)}, {"error", e.what()}});
+      broken_ = true;
+      co_return false;
+    }
+    if (broken_) co_return false;
+    if (chunked_) {
+      write_last_chunk(out);
+      write_end_of_head(out);
+      if (co_await flush()) co_return false;
+    }
+    co_return !close;
+  }
+
+  // body_writer: one chunk per call, written before returning.
+  asio::awaitable<std::error_code> write(std::string_view data) override {
+    if (broken_) co_return make_error_code(net::error::timed_out);
+    if (data.empty()) co_return std::error_code{};
+    std::string& out = r_->out;
+    if (chunked_) {
+      write_chunk_header(out, data.size());
+      out += data;
+      write_chunk_end(out);
+    } else {
+      out += data;
+    }
+    co_return co_await flush();
+  }
+
+  // body_source: the request body, piece by piece.
+  asio::awaitable<result<std::string_view>> read_some() override {
+    resources& r = *r_;
+    if (body_finished_) co_return std::string_view{};
+    if (r.parser.head().expect_continue && !continue_sent_) {
+      continue_sent_ = true;
+      r.out += "HTTP/1.1 100 Continue\r\n\r\n";
+      if (auto ec = co_await flush()) co_return unexpected(ec);
+    }
+    for (;;) {
+      const bool from_in = in_used_ < r.in.size();
+      const std::string_view src = from_in ? r.in.view().substr(in_used_) : r.spill.view();
+      if (!src.empty()) {
+        std::string_view data;
+        auto n = r.parser.parse_body(src, data);
+        if (!n) co_return unexpected(n.error());
+        if (from_in)
+          in_used_ += *n;
+        else
+          r.spill.consume(*n);  // the bytes stay in place until the next read
+        if (r.parser.body_done()) body_finished_ = true;
+        if (!data.empty() || body_finished_) co_return data;
+        continue;  // only framing (a chunk-size line) was consumed
+      }
+      phase_ = phase::body;
+      dl_.expires_after(opt_.body_timeout);
+      auto ec = co_await read_more(r.spill);
+      phase_ = phase::handler;
+      dl_.expires_after(opt_.request_timeout);
+      if (ec) {
+        if (ec == asio::error::eof || ec == net::error::tls_truncated) ec = error::partial_message;
+        co_return unexpected(ec);
+      }
+    }
+  }
+
+  // Reads and drops what is left of the request body, up to the limit.
+  asio::awaitable<bool> discard_body() {
+    std::size_t dropped = 0;
+    while (!body_finished_) {
+      auto piece = co_await read_some();
+      if (!piece) co_return false;
+      dropped += piece->size();
+      if (dropped > opt_.discard_body_limit) co_return false;
+    }
+    co_return true;
+  }
+
+  // Answers a request that cannot be served (malformed, over a limit, too
+  // slow) and lets the connection close.
+  asio::awaitable<void> send_error(int status, std::error_code why) {
+    core::log::info("bad request", {{"remote", to_string(remote_)}, {"status", status}, {"error", why.message()}});
+    if (!r_) r_ = ws_.acquire();
+    std::string& out = r_->out;
+    const std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
+    write_status_line(out, status, 1);
+    if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
+    write_field(out, "Date", http_date_now());
+    out += "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n";
+    write_content_length(out, body.size());
+    write_end_of_head(out);
+    out += body;
+    const int cls = status / 100 - 1;
+    if (cls >= 0 && cls < 5) ws_.responses[cls]->add();
+    (void)co_await flush();
+  }
+
+  Stream stream_;
+  server::worker_state& ws_;
+  const server_options& opt_;
+  tcp::endpoint remote_;
+  net::deadline dl_;
+  std::unique_ptr<resources> r_;
+  std::list<connection_base*>::iterator self_;
+  steady::time_point started_;
+  std::size_t in_used_ = 0;  // bytes of r_->in taken by the current request
+  std::size_t flushed_ = 0;  // bytes of r_->out already written
+  std::size_t pending_ = 0;  // responses queued in r_->out
+  phase phase_ = phase::idle;
+  phase timed_out_phase_ = phase::idle;
+  bool body_finished_ = true;
+  bool continue_sent_ = false;
+  bool chunked_ = false;
+  bool close_ = false;   // close after the current request
+  bool broken_ = false;  // the socket is closed or unusable: write nothing more
+};
+
+}  // namespace
+
+server::server(handler h, server_options options) : handler_(std::move(h)), options_(std::move(options)) {
+  if (options_.metrics) {
+    metrics_ = options_.metrics;
+  } else {
+    own_metrics_ = std::make_unique<core::metrics_registry>();
+    metrics_ = own_metrics_.get();
+  }
+}
+
+server::~server() = default;
+
+result<tcp::endpoint> server::listen(core::runtime& rt, const tcp::endpoint& address, asio::ssl::context* tls) {
+  if (workers_.empty()) {
+    for (std::size_t i = 0; i < rt.size(); ++i) workers_.push_back(std::make_unique<worker_state>(*this, rt[i]));
+  }
+  return net::listen_on_all(rt, address, options_.listener, [this, tls](core::worker& w) -> net::tcp_listener::handler {
+    worker_state& ws = *workers_[w.index()];
+    if (tls) {
+      return [&ws, tls](tcp::socket s) -> asio::awaitable<void> {
+        std::error_code ec;
+        auto remote = s.remote_endpoint(ec);
+        connection<net::tls::stream> c(net::tls::stream(std::move(s), *tls), ws, remote);
+        co_await c.run();
+      };
+    }
+    return [&ws](tcp::socket s) -> asio::awaitable<void> {
+      std::error_code ec;
+      auto remote = s.remote_endpoint(ec);
+      connection<tcp::socket> c(std::move(s), ws, remote);
+      co_await c.run();
+    };
+  });
+}
+
+}  // namespace trellis::http
