@@ -89,6 +89,9 @@ router& router::add(method m, std::string_view pattern, handler h) {
   if (slot(m) == routable.size()) throw core::config_error("route", "method cannot be routed");
   node* n = root_.get();
   const auto segments = split(pattern);
+  if (segments.size() - (!segments.empty() && segments.back() == "*") > path_segments::capacity)
+    throw core::config_error("route", "more than " + std::to_string(path_segments::capacity) +
+                                          " segments: '" + std::string(pattern) + "'");
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const std::string_view seg = segments[i];
     if (seg == "*") {
@@ -147,13 +150,13 @@ namespace {
 // Finds the node for `segments` (most specific first, backtracking),
 // recording {param} captures into `req`. `rest` is the unsplit path from
 // the current segment on, which is what a trailing * captures.
-template <class Node>
+template <class Node, class Accept>
 const Node* match(const Node* n, std::span<const std::string_view> segments, bool truncated,
-                  std::string_view rest, request& req) {
+                  std::string_view rest, request& req, const Accept& accept) {
   if (segments.empty()) {
-    if (!truncated) return n->any() ? n : nullptr;
+    if (!truncated) return accept(*n) ? n : nullptr;
     // Deeper than we split: only a wildcard here can take the rest.
-    if (n->wildcard && n->wildcard->any()) {
+    if (n->wildcard && accept(*n->wildcard)) {
       req.set_param("*", rest);
       return n->wildcard.get();
     }
@@ -164,15 +167,15 @@ const Node* match(const Node* n, std::span<const std::string_view> segments, boo
   const std::string_view seg = segments.front();
   const std::string_view after = rest.substr(std::min(rest.size(), seg.size() + 1));
   if (auto it = n->literal.find(seg); it != n->literal.end()) {
-    if (const Node* m = match(it->second.get(), segments.subspan(1), truncated, after, req)) return m;
+    if (const Node* m = match(it->second.get(), segments.subspan(1), truncated, after, req, accept)) return m;
   }
   if (n->param && !seg.empty()) {
     const std::size_t mark = req.params_size();
     req.set_param(n->param_name, seg);
-    if (const Node* m = match(n->param.get(), segments.subspan(1), truncated, after, req)) return m;
+    if (const Node* m = match(n->param.get(), segments.subspan(1), truncated, after, req, accept)) return m;
     req.truncate_params(mark);
   }
-  if (n->wildcard && n->wildcard->any()) {
+  if (n->wildcard && accept(*n->wildcard)) {
     req.set_param("*", rest);
     return n->wildcard.get();
   }
@@ -202,8 +205,21 @@ asio::awaitable<void> router::dispatch(request& req, response& res) const {
   const node* n = nullptr;
   if (!path.empty() && path.front() == '/') {
     const path_segments segs(path);
+    const std::size_t ms = slot(req.method());
+    const auto has_method = [&](const node& x) {
+      if (ms >= routable.size()) return false;
+      return static_cast<bool>(x.handlers[ms]) ||
+             (req.method() == method::head && static_cast<bool>(x.handlers[slot(method::get)]));
+    };
+    const auto any_method = [](const node& x) { return x.any(); };
+    const std::size_t mark = req.params_size();
     n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size), segs.truncated,
-              path.substr(1), req);
+              path.substr(1), req, has_method);
+    if (!n) {
+      req.truncate_params(mark);
+      n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size), segs.truncated,
+                path.substr(1), req, any_method);
+    }
   }
   if (!n) {
     res.status = 404;

@@ -159,7 +159,14 @@ class connection final : public body_source, public body_writer, public connecti
     ws_.active->sub(1);
   }
 
-  asio::awaitable<void> run() {
+  // Serves the connection until it closes. Takes ownership of itself, so
+  // that the connection and its request loop live in one coroutine frame
+  // plus one object: the common keep-alive request costs no frame beyond
+  // the handler's (waits are awaited here directly, reads and writes are
+  // tried synchronously first, and only the rare paths call helpers).
+  // REQUIRES: self.get() == this.
+  asio::awaitable<void> run(std::unique_ptr<connection> self) {
+    (void)self;  // owned by this frame: destroyed when the connection ends
     if constexpr (is_tls) {
       dl_.expires_after(opt_.header_timeout);
       phase_ = phase::head;
@@ -168,8 +175,95 @@ class connection final : public body_source, public body_writer, public connecti
         co_return;
       }
     }
-    co_await serve_requests();
-    co_await flush();
+    bool need_read = is_tls;  // a TLS connection has no idle wait: it reads at once
+    for (;;) {
+      if (!r_) {
+        if (ws_.draining) break;
+        phase_ = phase::idle;
+        dl_.expires_after(opt_.idle_timeout);
+        if constexpr (!is_tls) {
+          // Idle keep-alive: wait for readability holding no buffer.
+          auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
+          if (ec) break;  // idle timeout, drain, or the peer went away
+        }
+        r_ = ws_.acquire();
+        need_read = true;
+      }
+      if (need_read) {
+        if (r_->in.empty() && is_tls) {
+          phase_ = phase::idle;
+          dl_.expires_after(opt_.idle_timeout);
+        }
+        const bool had_bytes = !r_->in.empty();
+        if (had_bytes && phase_ != phase::head) {
+          phase_ = phase::head;  // this head's first bytes came with the previous request
+          dl_.expires_after(opt_.header_timeout);
+        }
+        std::error_code ec;
+        if constexpr (!is_tls) ec = try_read(r_->in);
+        if (is_tls || ec == asio::error::would_block) ec = co_await read_more(r_->in);
+        if (ec) {
+          if (had_bytes && timed_out_phase_ == phase::head && ec == net::error::timed_out) {
+            co_await send_error(408, ec);  // slowloris: the head never completed
+          } else if (had_bytes && ec != net::error::timed_out) {
+            core::log::debug("client closed mid-request", {{"remote", to_string(remote_)}, {"error", ec.message()}});
+          }
+          break;
+        }
+        need_read = false;
+        if (!had_bytes) {
+          // First bytes of a request: the head must now complete in time.
+          phase_ = phase::head;
+          dl_.expires_after(opt_.header_timeout);
+        }
+      }
+
+      const parse_status st = r_->parser.parse_head(r_->in.view());
+      if (st == parse_status::need_more) {
+        // Never wait for input with answers still queued.
+        if (pending_ > 0 && !co_await flush_now()) break;
+        if (r_->in.empty() && !is_tls) {
+          ws_.release(std::move(r_));  // idle again: hold nothing while waiting
+          continue;
+        }
+        need_read = true;
+        continue;
+      }
+      if (st == parse_status::error) {
+        co_await send_error(status_for(r_->parser.error()), r_->parser.error());
+        break;
+      }
+
+      start_request();
+      if (r_->parser.head().expect_unsupported) {
+        r_->res.status = 417;  // an expectation we cannot meet (RFC 9110 §10.1.1)
+        r_->res.set_text("unsupported expectation\n");
+      } else {
+        phase_ = phase::handler;
+        dl_.expires_after(opt_.request_timeout);
+        try {
+          co_await ws_.on_request(r_->req, r_->res);
+        } catch (const std::exception& e) {
+          core::log::error("handler failed",
+                           {{"remote", to_string(remote_)}, {"target", r_->parser.head().target}, {"error", e.what()}});
+          r_->res.clear();
+          r_->res.status = 500;
+          r_->res.set_text("internal server error\n");
+        }
+        if (broken_) break;  // request_timeout passed and the socket is closed
+      }
+      if (!body_finished_ || r_->res.stream) {
+        if (!co_await finish_slow()) break;
+      } else {
+        queue_response();
+      }
+      end_request();
+      if (close_) break;
+      if (pending_ >= opt_.max_pipelined || r_->out.size() >= flush_threshold) {
+        if (!co_await flush_now()) break;
+      }
+    }
+      co_await flush();
     if constexpr (is_tls) {
       if (!broken_) {
         dl_.expires_after(std::chrono::seconds(1));
@@ -249,7 +343,9 @@ class connection final : public body_source, public body_writer, public connecti
   bool try_flush(std::error_code& ec) {
     std::string& out = r_->out;
     while (flushed_ < out.size()) {
-      flushed_ += socket().write_some(asio::buffer(out.data() + flushed_, out.size() - flushed_), ec);
+      const std::size_t n = socket().write_some(asio::buffer(out.data() + flushed_, out.size() - flushed_), ec);
+      if (n > 0 && phase_ == phase::write) dl_.expires_after(opt_.write_timeout);  // progress
+      flushed_ += n;
       if (ec) return false;
     }
     ws_.sent->add(out.size());
@@ -283,97 +379,6 @@ class connection final : public body_source, public body_writer, public connecti
     co_return dl_.map(ec);
   }
 
-  // The request loop. The common keep-alive request costs no coroutine
-  // frame here beyond the handler's: waits are awaited directly, reads and
-  // writes are tried synchronously first, and only the rare paths (a
-  // partial write, a request body, a streamed response) call helpers.
-  asio::awaitable<void> serve_requests() {
-    bool need_read = is_tls;  // a TLS connection has no idle wait: it reads at once
-    for (;;) {
-      if (!r_) {
-        if (ws_.draining) co_return;
-        phase_ = phase::idle;
-        dl_.expires_after(opt_.idle_timeout);
-        if constexpr (!is_tls) {
-          // Idle keep-alive: wait for readability holding no buffer.
-          auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
-          if (ec) co_return;  // idle timeout, drain, or the peer went away
-        }
-        r_ = ws_.acquire();
-        need_read = true;
-      }
-      if (need_read) {
-        if (r_->in.empty() && is_tls) {
-          phase_ = phase::idle;
-          dl_.expires_after(opt_.idle_timeout);
-        }
-        const bool had_bytes = !r_->in.empty();
-        std::error_code ec;
-        if constexpr (!is_tls) ec = try_read(r_->in);
-        if (is_tls || ec == asio::error::would_block) ec = co_await read_more(r_->in);
-        if (ec) {
-          if (had_bytes && timed_out_phase_ == phase::head && ec == net::error::timed_out) {
-            co_await send_error(408, ec);  // slowloris: the head never completed
-          } else if (had_bytes && ec != net::error::timed_out) {
-            core::log::debug("client closed mid-request", {{"remote", to_string(remote_)}, {"error", ec.message()}});
-          }
-          co_return;
-        }
-        need_read = false;
-        if (!had_bytes) {
-          // First bytes of a request: the head must now complete in time.
-          phase_ = phase::head;
-          dl_.expires_after(opt_.header_timeout);
-        }
-      }
-
-      const parse_status st = r_->parser.parse_head(r_->in.view());
-      if (st == parse_status::need_more) {
-        // Never wait for input with answers still queued.
-        if (pending_ > 0 && !co_await flush_now()) co_return;
-        if (r_->in.empty() && !is_tls) {
-          ws_.release(std::move(r_));  // idle again: hold nothing while waiting
-          continue;
-        }
-        need_read = true;
-        continue;
-      }
-      if (st == parse_status::error) {
-        co_await send_error(status_for(r_->parser.error()), r_->parser.error());
-        co_return;
-      }
-
-      start_request();
-      if (r_->parser.head().expect_unsupported) {
-        r_->res.status = 417;  // an expectation we cannot meet (RFC 9110 §10.1.1)
-        r_->res.set_text("unsupported expectation\n");
-      } else {
-        phase_ = phase::handler;
-        dl_.expires_after(opt_.request_timeout);
-        try {
-          co_await ws_.on_request(r_->req, r_->res);
-        } catch (const std::exception& e) {
-          core::log::error("handler failed",
-                           {{"remote", to_string(remote_)}, {"target", r_->parser.head().target}, {"error", e.what()}});
-          r_->res.clear();
-          r_->res.status = 500;
-          r_->res.set_text("internal server error\n");
-        }
-        if (broken_) co_return;  // request_timeout passed and the socket is closed
-      }
-      if (!body_finished_ || r_->res.stream) {
-        if (!co_await finish_slow()) co_return;
-      } else {
-        queue_response();
-      }
-      end_request();
-      if (close_) co_return;
-      if (pending_ >= opt_.max_pipelined || r_->out.size() >= flush_threshold) {
-        if (!co_await flush_now()) co_return;
-      }
-    }
-  }
-
   // Flushes out_: synchronously when the socket takes it all, else waits.
   // Returns false when the connection is unusable.
   asio::awaitable<bool> flush_now() {
@@ -398,6 +403,7 @@ class connection final : public body_source, public body_writer, public connecti
     body_finished_ = head.framing == framing::none || head.framing == framing::tunnel ||
                      (head.framing == framing::content_length && head.content_length == 0);
     continue_sent_ = false;
+    body_error_ = {};
     r.req.bind(head, this, remote_, is_tls);
     r.res.clear();
     close_ = !head.keep_alive || ws_.draining || head.framing == framing::tunnel;
@@ -408,7 +414,14 @@ class connection final : public body_source, public body_writer, public connecti
   // streamed response.
   asio::awaitable<bool> finish_slow() {
     const request_head& head = r_->parser.head();
-    if (!body_finished_) {
+    if (body_error_ == net::error::timed_out) {
+      r_->res.clear();
+      r_->res.status = 408;
+      r_->res.set_text("request timeout\n");
+      close_ = true;
+    } else if (body_error_) {
+      close_ = true;
+    } else if (!body_finished_) {
       if (head.expect_continue && !continue_sent_) {
         close_ = true;  // the client waits for our 100 and has not sent the body
       } else if (!co_await discard_body()) {
@@ -459,8 +472,8 @@ class connection final : public body_source, public body_writer, public connecti
   void write_head(const request_head& head, response& res, bool close) {
     std::string& out = r_->out;
     write_status_line(out, res.status, 1);
-    if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
-    write_field(out, "Date", http_date_now());
+    if (!opt_.server_name.empty() && !res.headers.contains("Server")) write_field(out, "Server", opt_.server_name);
+    if (!res.headers.contains("Date")) write_field(out, "Date", http_date_now());
     if (!res.headers.empty()) {
       // Framing is the server's business.
       res.headers.erase("Content-Length");
@@ -561,6 +574,7 @@ class connection final : public body_source, public body_writer, public connecti
       dl_.expires_after(opt_.request_timeout);
       if (ec) {
         if (ec == asio::error::eof || ec == net::error::tls_truncated) ec = error::partial_message;
+        body_error_ = ec;
         co_return unexpected(ec);
       }
     }
@@ -614,6 +628,7 @@ class connection final : public body_source, public body_writer, public connecti
   bool continue_sent_ = false;
   bool chunked_ = false;
   bool close_ = false;   // close after the current request
+  std::error_code body_error_;
   bool broken_ = false;  // the socket is closed or unusable: write nothing more
 };
 
@@ -637,18 +652,20 @@ result<tcp::endpoint> server::listen(core::runtime& rt, const tcp::endpoint& add
   return net::listen_on_all(rt, address, options_.listener, [this, tls](core::worker& w) -> net::tcp_listener::handler {
     worker_state& ws = *workers_[w.index()];
     if (tls) {
-      return [&ws, tls](tcp::socket s) -> asio::awaitable<void> {
+      return [&ws, tls](tcp::socket s) {
         std::error_code ec;
-        auto remote = s.remote_endpoint(ec);
-        connection<net::tls::stream> c(net::tls::stream(std::move(s), *tls), ws, remote);
-        co_await c.run();
+        const auto remote = s.remote_endpoint(ec);
+        auto c = std::make_unique<connection<net::tls::stream>>(net::tls::stream(std::move(s), *tls), ws, remote);
+        auto* raw = c.get();
+        return raw->run(std::move(c));
       };
     }
-    return [&ws](tcp::socket s) -> asio::awaitable<void> {
+    return [&ws](tcp::socket s) {
       std::error_code ec;
-      auto remote = s.remote_endpoint(ec);
-      connection<tcp::socket> c(std::move(s), ws, remote);
-      co_await c.run();
+      const auto remote = s.remote_endpoint(ec);
+      auto c = std::make_unique<connection<tcp::socket>>(std::move(s), ws, remote);
+      auto* raw = c.get();
+      return raw->run(std::move(c));
     };
   });
 }
