@@ -224,9 +224,13 @@ void append_double(std::string& out, double v) {
 // `v` in exposed units. Dividing by an integral 1/scale gives the correctly
 // rounded quotient (1023 / 1e9 is the double nearest 1.023e-6), where
 // multiplying by the inexact 1e-9 can land one ulp off and print 17 digits.
+// 1.0 / 1e-9 itself is 999999999.9999999 in doubles, so the inverse is
+// rounded to the integer it stands for before use.
 double scaled(std::uint64_t v, double scale) noexcept {
-  const double inverse = 1.0 / scale;
-  if (scale < 1.0 && inverse == std::floor(inverse)) return static_cast<double>(v) / inverse;
+  if (scale < 1.0) {
+    const double inverse = std::round(1.0 / scale);
+    if (std::abs(inverse * scale - 1.0) < 1e-12) return static_cast<double>(v) / inverse;
+  }
   return static_cast<double>(v) * scale;
 }
 

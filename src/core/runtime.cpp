@@ -17,18 +17,18 @@ namespace trellis::core {
 drain_hook& drain_hook::operator=(drain_hook&& o) noexcept {
   if (this != &o) {
     reset();
-    owner_ = std::exchange(o.owner_, nullptr);
+    registry_ = std::move(o.registry_);
     id_ = o.id_;
   }
   return *this;
 }
 
 void drain_hook::reset() noexcept {
-  if (owner_) {
-    std::lock_guard lock(owner_->hooks_mutex_);
-    owner_->hooks_.erase(id_);
+  if (registry_) {
+    std::lock_guard lock(registry_->mutex);
+    registry_->hooks.erase(id_);
   }
-  owner_ = nullptr;
+  registry_.reset();
 }
 
 // --- worker -----------------------------------------------------------------
@@ -44,24 +44,24 @@ worker::worker(std::size_t index)
 drain_hook worker::on_drain(std::function<void()> fn) {
   std::uint64_t id = 0;
   {
-    std::lock_guard lock(hooks_mutex_);
-    id = ++next_hook_;
-    hooks_.emplace(id, std::move(fn));
+    std::lock_guard lock(hooks_->mutex);
+    id = ++hooks_->next;
+    hooks_->hooks.emplace(id, std::move(fn));
   }
   // Checked after registering: a drain that starts in between either sees
   // the hook or is seen here; run_hook makes running it twice impossible.
   if (draining()) asio::post(context_, [this, id] { run_hook(id); });
-  return drain_hook(this, id);
+  return drain_hook(hooks_, id);
 }
 
 void worker::run_hook(std::uint64_t id) {
   std::function<void()> fn;
   {
-    std::lock_guard lock(hooks_mutex_);
-    auto it = hooks_.find(id);
-    if (it == hooks_.end()) return;  // unregistered, or already run
+    std::lock_guard lock(hooks_->mutex);
+    auto it = hooks_->hooks.find(id);
+    if (it == hooks_->hooks.end()) return;  // unregistered, or already run
     fn = std::move(it->second);
-    hooks_.erase(it);  // each hook runs at most once
+    hooks_->hooks.erase(it);  // each hook runs at most once
   }
   fn();  // outside the lock: a hook may register or remove others
 }
@@ -70,9 +70,9 @@ void worker::start_drain() {
   if (draining_.exchange(true, std::memory_order_acq_rel)) return;
   std::vector<std::uint64_t> ids;
   {
-    std::lock_guard lock(hooks_mutex_);
-    ids.reserve(hooks_.size());
-    for (const auto& [id, fn] : hooks_) ids.push_back(id);
+    std::lock_guard lock(hooks_->mutex);
+    ids.reserve(hooks_->hooks.size());
+    for (const auto& [id, fn] : hooks_->hooks) ids.push_back(id);
   }
   for (std::uint64_t id : ids) run_hook(id);  // a hook may remove others
   // Without the guard, run() returns as soon as the last task finishes.

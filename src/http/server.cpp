@@ -31,6 +31,9 @@ constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t flush_threshold = 64 * 1024;
 // A pooled response buffer larger than this is freed rather than kept.
 constexpr std::size_t max_pooled_out = 256 * 1024;
+// Spare resource sets a worker keeps (each ~20 KiB with its read buffer):
+// enough for the connections that are busy at the same moment on one core.
+constexpr std::size_t max_pooled_resources = 64;
 
 // The Date field value, formatted once per second per thread.
 std::string_view http_date_now() {
@@ -111,11 +114,14 @@ struct server::worker_state {
     pool.pop_back();
     return r;
   }
+  // Takes back a connection's set. The pool keeps the buffers' storage so
+  // that the next request allocates nothing; it keeps at most
+  // max_pooled_resources sets, so a burst of busy connections does not pin
+  // its peak memory for ever.
   void release(std::unique_ptr<resources> r) {
+    if (pool.size() >= max_pooled_resources) return;  // freed here
     r->reset();
     if (r->out.capacity() > max_pooled_out) std::string().swap(r->out);
-    r->in.release();
-    r->spill.release();
     pool.push_back(std::move(r));
   }
 

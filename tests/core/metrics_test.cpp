@@ -396,6 +396,10 @@ TEST(registry, default_histogram_bounds_cover_a_microsecond_to_a_minute_in_nanos
   const std::string text = r.expose();
   EXPECT_NE(text.find("latency_seconds_bucket{le=\"1.023e-06\"} 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("latency_seconds_bucket{le=\"2.047e-06\"} 1\n"), std::string::npos) << text;
+  // Every bound prints as its shortest decimal, not with float noise
+  // (4095 * 1e-9 would print 4.095000000000001e-06).
+  EXPECT_NE(text.find("latency_seconds_bucket{le=\"4.095e-06\"}"), std::string::npos) << text;
+  EXPECT_EQ(text.find("00000000"), std::string::npos) << text;
   EXPECT_NE(text.find("latency_seconds_bucket{le=\"68.719476735\"} 2\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("latency_seconds_sum 2.0000015\n"), std::string::npos) << text;

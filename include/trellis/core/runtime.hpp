@@ -58,19 +58,32 @@ struct runtime_options {
 
 class runtime;
 
-// Unregisters a drain hook when destroyed (or reset).
+namespace detail {
+// A worker's drain hooks. Shared with the hook handles, so that a handle
+// that outlives its runtime (a server destroyed after the runtime, say)
+// unregisters from a registry that still exists.
+struct hook_registry {
+  std::mutex mutex;  // registration may come from any thread
+  std::map<std::uint64_t, std::function<void()>> hooks;
+  std::uint64_t next = 0;
+};
+}  // namespace detail
+
+// Unregisters a drain hook when destroyed (or reset). May outlive the
+// runtime it came from.
 class drain_hook {
  public:
   drain_hook() = default;
-  drain_hook(drain_hook&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), id_(o.id_) {}
+  drain_hook(drain_hook&& o) noexcept = default;
   drain_hook& operator=(drain_hook&& o) noexcept;
   ~drain_hook() { reset(); }
   void reset() noexcept;
 
  private:
   friend class worker;
-  drain_hook(class worker* owner, std::uint64_t id) : owner_(owner), id_(id) {}
-  class worker* owner_ = nullptr;
+  drain_hook(std::shared_ptr<detail::hook_registry> registry, std::uint64_t id)
+      : registry_(std::move(registry)), id_(id) {}
+  std::shared_ptr<detail::hook_registry> registry_;
   std::uint64_t id_ = 0;
 };
 
@@ -98,7 +111,6 @@ class worker {
 
  private:
   friend class runtime;
-  friend class drain_hook;
   explicit worker(std::size_t index);
   void start_drain();  // on this worker's thread
   void task_done();
@@ -106,14 +118,12 @@ class worker {
   void run_hook(std::uint64_t id);
 
   std::size_t index_;
-  std::mutex hooks_mutex_;  // registration may come from any thread
-  std::map<std::uint64_t, std::function<void()>> hooks_;
-  std::uint64_t next_hook_ = 0;
+  std::shared_ptr<detail::hook_registry> hooks_ = std::make_shared<detail::hook_registry>();
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> tasks_{0};
   // Declared after everything a suspended coroutine may touch when the
-  // io_context destroys it (drain hooks unregister themselves), so that the
-  // context, and the frames it owns, go first.
+  // io_context destroys it, so that the context, and the frames it owns,
+  // go first.
   asio::io_context context_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
 };

@@ -7,7 +7,7 @@
 //   auto api = r.group("/api/v1");           // routes under a prefix
 //   api.get("/items", list_items);           // GET /api/v1/items
 //   r.use(std::make_shared<access_log>());   // middleware, in order
-//   http::server srv(r.handler());
+//   http::server srv(r.to_handler());
 //
 // Matching works on path segments, most specific first: a literal segment
 // beats a {param}, which beats a trailing *; among equals, the first added

@@ -4,14 +4,16 @@
 // wait until the socket is readable, read what is there, parse every
 // complete request in it, run the handler for each, serialise the
 // responses into one buffer, and send them with one write — so a
-// pipelined burst of 16 requests costs one read and one write, and a
-// keep-alive request/response costs one of each (nginx writes each
-// response separately).
+// pipelined burst of 16 requests costs one read and one write (nginx
+// writes each response separately), and a keep-alive request costs one
+// read, one write and the epoll re-arm of the readiness wait.
 //
-// Memory: an idle keep-alive connection holds no read buffer, no parser
-// and no response: those live in a per-worker pool and are taken when
-// bytes arrive and given back when the connection goes idle. What an idle
-// connection costs is its socket and its coroutine frame.
+// Memory: an idle plain-HTTP keep-alive connection holds no read buffer,
+// no parser and no response: those live in a per-worker pool and are taken
+// when bytes arrive and given back when the connection goes idle. What an
+// idle connection costs is its socket, its deadline and its coroutine
+// frame. (A TLS connection keeps its set while idle: OpenSSL holds
+// decrypted bytes the socket's readiness cannot show.)
 //
 // Deadlines (one sliding watchdog per connection, net::deadline):
 //   idle_timeout     waiting for the first byte of the next request; closed silently
