@@ -7,9 +7,9 @@
 //
 // Routes: GET / answers the 13 bytes "Hello, World!" as text/plain; /echo
 // (any method) returns the request body; GET /metrics exposes the server's
-// metrics. --catch-all answers every method on every path with the hello
-// response after reading the whole request body, for conformance harnesses
-// and load tools.
+// metrics; --static DIR serves the files under DIR at /static/. --catch-all
+// answers every method on every path with the hello response after reading
+// the whole request body, for conformance harnesses and load tools.
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -21,6 +21,7 @@
 #include "trellis/core/runtime.hpp"
 #include "trellis/http/router.hpp"
 #include "trellis/http/server.hpp"
+#include "trellis/http/static_files.hpp"
 #include "trellis/net/tls.hpp"
 
 namespace {
@@ -32,16 +33,18 @@ constexpr const char* usage = R"(trellis-hello — a small HTTP/1.1 server
 
 usage:
   trellis-hello [--address A] [--port P] [--workers N] [--catch-all]
-                [--tls-cert FILE --tls-key FILE] [--log-level L]
+                [--static DIR] [--tls-cert FILE --tls-key FILE] [--log-level L]
 
 routes  GET /          "Hello, World!" (13 bytes, text/plain)
         ANY /echo      the request body, as received
         GET /metrics   the server's metrics, Prometheus text format
+        GET /static/*  the files under DIR, with --static DIR
 options --address A    address to bind (default 127.0.0.1; :: for IPv6)
         --port P       port (default 8080; 0 picks a free one)
         --workers N    worker threads (default: one per core)
         --catch-all    answer every method and path with the hello response,
                        after reading the request body
+        --static DIR   serve DIR at /static/ (ETag, ranges, index.html)
         --tls-cert F   serve HTTPS with this certificate chain (PEM) ...
         --tls-key F    ... and this key
         --log-level L  trace, debug, info (default), warn, error, off
@@ -59,8 +62,9 @@ asio::awaitable<void> say_hello(http::request&, http::response& res) {
 
 int main(int argc, char** argv) {
   const examples::args a("trellis-hello", argc, argv, usage, {"catch-all"});
-  a.allow({"address", "port", "workers", "catch-all", "tls-cert", "tls-key", "log-level"});
+  a.allow({"address", "port", "workers", "catch-all", "static", "tls-cert", "tls-key", "log-level"});
   if (!a.positional().empty()) a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
+  if (a.has("static") && a.has("catch-all")) a.fail("--static and --catch-all do not go together");
   if (auto l = a.get("log-level")) {
     core::log::level lv;
     if (!core::log::parse_level(*l, lv)) a.fail("--log-level: expected trace, debug, info, warn, error or off");
@@ -113,6 +117,13 @@ int main(int argc, char** argv) {
         const auto type = req.header("Content-Type");
         (void)res.headers.set("Content-Type", type.empty() ? "application/octet-stream" : type);
       });
+    }
+    if (auto dir = a.get("static")) {
+      try {
+        routes.get("/static/*", http::serve_directory(*dir));
+      } catch (const core::config_error& e) {
+        a.fail("--static: " + std::string(e.what()));
+      }
     }
     srv.emplace(routes.to_handler());
     routes.get("/metrics", [&srv](http::request&, http::response& res) -> asio::awaitable<void> {
