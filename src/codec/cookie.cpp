@@ -1,10 +1,13 @@
 #include "trellis/codec/cookie.hpp"
 
+#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/date.hpp"
 #include "trellis/codec/http/fields.hpp"
 
 namespace trellis::http {
 namespace {
+
+using codec::trim_ows;
 
 // cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E (RFC 6265 §4.1.1):
 // US-ASCII without controls, whitespace, DQUOTE, comma, semicolon, backslash.
@@ -19,15 +22,7 @@ bool is_control(char ch) noexcept {
   return (c < 0x20 && c != '\t') || c == 0x7F;
 }
 
-bool is_ows(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // A cookie-value: *cookie-octet, or the same in DQUOTEs. Returns the
 // value without quotes, or nullopt.
@@ -133,14 +128,14 @@ result<void> parse_cookie_header(std::string_view header, std::vector<cookie>& o
   while (pos < header.size()) {
     std::size_t semi = header.find(';', pos);
     if (semi == std::string_view::npos) semi = header.size();
-    const std::string_view pair = trim(header.substr(pos, semi - pos));
+    const std::string_view pair = trim_ows(header.substr(pos, semi - pos));
     pos = semi + 1;
     if (pair.empty()) continue;  // "a=1;; b=2", a trailing ';'
 
     const std::size_t eq = pair.find('=');
-    const std::string_view name = eq == std::string_view::npos ? pair : trim(pair.substr(0, eq));
+    const std::string_view name = eq == std::string_view::npos ? pair : trim_ows(pair.substr(0, eq));
     std::optional<std::string_view> value;
-    if (eq != std::string_view::npos) value = unquote_value(trim(pair.substr(eq + 1)));
+    if (eq != std::string_view::npos) value = unquote_value(trim_ows(pair.substr(eq + 1)));
     if (eq == std::string_view::npos || !is_field_name(name)) {
       if (options.skip_invalid) continue;
       return fail(cookie_error::bad_name);

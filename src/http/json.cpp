@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <string>
 
+#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/error.hpp"
 #include "trellis/codec/http/serializer.hpp"
 #include "trellis/net/error.hpp"
 
 namespace trellis::http {
 namespace {
+
+using codec::iequals;
+using codec::trim_ows;
 
 class category final : public std::error_category {
  public:
@@ -26,22 +30,8 @@ class category final : public std::error_category {
   }
 };
 
-char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Where a byte offset is, as line and column from 1.
 void locate(std::string_view text, std::size_t offset, json_failure& f) {
@@ -150,7 +140,7 @@ const std::error_category& json_category() noexcept {
 }
 
 bool is_json_media_type(std::string_view content_type) noexcept {
-  const std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+  const std::string_view type = trim_ows(content_type.substr(0, content_type.find(';')));
   const auto slash = type.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == type.size()) return false;
   if (iequals(type, "application/json")) return true;

@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/date.hpp"
 #include "trellis/codec/url.hpp"
 #include "trellis/core/error.hpp"
@@ -26,24 +27,13 @@
 namespace trellis::http {
 namespace {
 
+using codec::iequals;
+using codec::trim_ows;
+
 // --- small helpers -------------------------------------------------------------
 
-char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // An owned file descriptor.
 class unique_fd {

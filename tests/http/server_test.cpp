@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/bytes.hpp"
 #include "support/certs.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
@@ -111,18 +112,7 @@ std::string get(std::string_view target, std::string_view extra = {}) {
          "\r\n";
 }
 
-// Deterministic bytes, every value 0..255 included.
-std::string make_bytes(std::size_t n) {
-  std::string s(n, '\0');
-  std::uint32_t x = 2463534242u;
-  for (auto& c : s) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x & 0xff);
-  }
-  return s;
-}
+using test::make_bytes;
 
 // The handler most tests use: /echo answers the request body; /throw
 // throws; anything else answers "<METHOD> <target>".

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "support/bytes.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "trellis/codec/http/date.hpp"
@@ -40,18 +41,7 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view secret_text = "TOP-SECRET-CONTENT";
 
-// Deterministic bytes, every value 0..255 included.
-std::string make_bytes(std::size_t n) {
-  std::string s(n, '\0');
-  std::uint32_t x = 2463534242u;
-  for (auto& c : s) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x & 0xff);
-  }
-  return s;
-}
+using test::make_bytes;
 
 void write_file(const fs::path& p, std::string_view content) {
   fs::create_directories(p.parent_path());

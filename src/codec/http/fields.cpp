@@ -5,8 +5,13 @@
 #include <cstring>
 #include <limits>
 
+#include "trellis/codec/ascii.hpp"
+
 namespace trellis::http {
 namespace {
+
+using codec::iequals;
+using codec::trim_ows;
 
 constexpr std::array<bool, 256> make_tchar() {
   std::array<bool, 256> t{};
@@ -19,27 +24,9 @@ constexpr std::array<bool, 256> make_tchar() {
 
 constexpr auto k_tchar = make_tchar();
 
-char to_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
 
-bool is_ows(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 class category final : public std::error_category {
  public:
@@ -101,7 +88,7 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
       }
     }
     const std::size_t end = std::min(i, list.size());
-    if (iequals(trim(list.substr(start, end - start)), token)) return true;
+    if (iequals(trim_ows(list.substr(start, end - start)), token)) return true;
     i = end + 1;  // past the ','
   }
   return false;
@@ -111,7 +98,7 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
 
 result<void> fields::check(std::string_view name, std::string_view& value) const {
   if (!is_field_name(name)) return unexpected(field_error::bad_name);
-  value = trim(value);
+  value = trim_ows(value);
   if (!is_field_value(value)) return unexpected(field_error::bad_value);
   const std::size_t line = name.size() + value.size() + 4;
   if (line > std::numeric_limits<std::uint32_t>::max() - arena_.size())

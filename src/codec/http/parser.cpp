@@ -19,6 +19,7 @@
 // word at a time, so every other field costs one switch. The chunked body
 // decoder keeps its state in locals while it scans and hands out one run of
 // data per call, consuming the framing on both sides of it.
+#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/parser.hpp"
 
 #include <algorithm>
@@ -36,6 +37,8 @@
 
 namespace trellis::http {
 namespace {
+
+using codec::iequals;
 
 // --- character classes --------------------------------------------------------
 
@@ -85,9 +88,6 @@ inline bool is_ows(char c) noexcept {
 inline bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
-inline char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
-}
 
 inline int hex_value(unsigned char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -96,13 +96,6 @@ inline int hex_value(unsigned char c) noexcept {
   return -1;
 }
 
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 inline std::uint64_t load64(const char* p) noexcept {
   std::uint64_t v;
@@ -1333,7 +1326,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
       line += static_cast<std::size_t>(q - p);
       if (line > max_trailer) return bad(error::trailer_too_large);
       for (; p < q; ++p, ++name_len_)
-        if (name_len_ < sizeof name_) name_[name_len_] = lower(*p);
+        if (name_len_ < sizeof name_) name_[name_len_] = codec::ascii_lower(*p);
       continue;
     }
     if (++line > max_trailer) return bad(error::trailer_too_large);
@@ -1342,7 +1335,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
         if (c == '\r') {
           st = s_final_lf;
         } else if (is(static_cast<char>(c), k_tchar)) {
-          name_[0] = lower(static_cast<char>(c));
+          name_[0] = codec::ascii_lower(static_cast<char>(c));
           name_len_ = 1;
           st = s_trailer_name;
         } else {
