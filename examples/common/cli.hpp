@@ -13,6 +13,8 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "trellis/core/log.hpp"
+
 namespace trellis::examples {
 
 // Prints "<program>: <message>" to stderr (after flushing stdout, so the
@@ -82,6 +84,24 @@ class args {
   }
 
   [[noreturn]] void fail(const std::string& message) const { examples::fail(program_, message); }
+
+  // --log-level L: the least severe level logged (default info).
+  void apply_log_level() const {
+    auto l = get("log-level");
+    if (!l) return;
+    core::log::level lv;
+    if (!core::log::parse_level(*l, lv)) fail("--log-level: expected trace, debug, info, warn, error or off");
+    core::log::set_level(lv);
+  }
+
+  // --address A: the IP address to bind (default `fallback`).
+  asio::ip::address address(const char* fallback = "127.0.0.1") const {
+    const std::string text = get("address").value_or(fallback);
+    std::error_code ec;
+    const auto a = asio::ip::make_address(text, ec);
+    if (ec) fail("--address: not an IP address: " + text);
+    return a;
+  }
 
  private:
   const char* program_;

@@ -120,14 +120,8 @@ asio::awaitable<void> serve_udp(net::udp_socket sock, core::worker& w) {
 
 int run_server(const args& a) {
   a.allow({"address", "port", "workers", "idle-timeout", "tls-cert", "tls-key", "log-level"});
-  if (auto l = a.get("log-level")) {
-    core::log::level lv;
-    if (!core::log::parse_level(*l, lv)) fail("--log-level: expected trace, debug, info, warn, error or off");
-    core::log::set_level(lv);
-  }
-  std::error_code ec;
-  const auto address = asio::ip::make_address(a.get("address").value_or("127.0.0.1"), ec);
-  if (ec) fail("--address: not an IP address: " + a.get("address").value_or(""));
+  a.apply_log_level();
+  const auto address = a.address();
   const auto port = static_cast<unsigned short>(a.number("port", 7000, 0, 65535));
   const auto workers = static_cast<std::size_t>(a.number("workers", 0, 0, 1024));
   const std::chrono::milliseconds idle_timeout{a.number("idle-timeout", 60000, 1, 86'400'000)};

@@ -65,14 +65,8 @@ int main(int argc, char** argv) {
   a.allow({"address", "port", "workers", "catch-all", "static", "tls-cert", "tls-key", "log-level"});
   if (!a.positional().empty()) a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
   if (a.has("static") && a.has("catch-all")) a.fail("--static and --catch-all do not go together");
-  if (auto l = a.get("log-level")) {
-    core::log::level lv;
-    if (!core::log::parse_level(*l, lv)) a.fail("--log-level: expected trace, debug, info, warn, error or off");
-    core::log::set_level(lv);
-  }
-  std::error_code ec;
-  const auto address = asio::ip::make_address(a.get("address").value_or("127.0.0.1"), ec);
-  if (ec) a.fail("--address: not an IP address: " + a.get("address").value_or(""));
+  a.apply_log_level();
+  const auto address = a.address();
   const auto port = static_cast<unsigned short>(a.number("port", 8080, 0, 65535));
   const auto workers = static_cast<std::size_t>(a.number("workers", 0, 0, 1024));
 
