@@ -36,7 +36,8 @@ asio::awaitable<void> echo(tcp::socket s) {
 void tcp_echo_round_trip(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   asio::io_context server_ctx(1);
-  auto listener = trellis::net::tcp_listener::open(server_ctx.get_executor(), {asio::ip::address_v4::loopback(), 0});
+  auto listener = trellis::net::tcp_listener::open(server_ctx.get_executor(),
+                                                   {asio::ip::address_v4::loopback(), 0});
   if (!listener) {
     state.SkipWithError(listener.error().message().c_str());
     return;
@@ -56,7 +57,8 @@ void tcp_echo_round_trip(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size) * 2);
-  state.counters["round_trips_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["round_trips_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 
   client.close();
   asio::post(server_ctx, [&] { l.close(); });

@@ -69,8 +69,8 @@ class args {
     char* end = nullptr;
     const long n = std::strtol(v->c_str(), &end, 10);
     if (v->empty() || *end != '\0' || n < lo || n > hi)
-      examples::fail(program_, "--" + name + ": expected a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                         ", got '" + *v + "'");
+      examples::fail(program_, "--" + name + ": expected a number from " + std::to_string(lo) +
+                                   " to " + std::to_string(hi) + ", got '" + *v + "'");
     return n;
   }
 
@@ -90,7 +90,8 @@ class args {
     auto l = get("log-level");
     if (!l) return;
     core::log::level lv;
-    if (!core::log::parse_level(*l, lv)) fail("--log-level: expected trace, debug, info, warn, error or off");
+    if (!core::log::parse_level(*l, lv))
+      fail("--log-level: expected trace, debug, info, warn, error or off");
     core::log::set_level(lv);
   }
 

@@ -60,7 +60,9 @@ client  sends each line of stdin and prints the reply with its round-trip time.
         --name NAME        name the server certificate must match (default HOST)
 )";
 
-[[noreturn]] void fail(const std::string& message) { examples::fail("trellis-echo", message); }
+[[noreturn]] void fail(const std::string& message) {
+  examples::fail("trellis-echo", message);
+}
 
 using examples::args;
 using examples::to_string;
@@ -70,7 +72,8 @@ using examples::to_string;
 // Reads whatever has arrived and writes it back, until the peer closes or
 // stays idle past the deadline. Works for tcp::socket and tls::stream.
 template <class Stream>
-asio::awaitable<void> echo_stream(Stream& s, net::deadline& idle, std::chrono::milliseconds idle_timeout) {
+asio::awaitable<void> echo_stream(Stream& s, net::deadline& idle,
+                                  std::chrono::milliseconds idle_timeout) {
   char buf[16 * 1024];
   for (;;) {
     idle.expires_after(idle_timeout);
@@ -89,7 +92,8 @@ asio::awaitable<void> serve_tcp(tcp::socket s, std::chrono::milliseconds idle_ti
   co_await echo_stream(s, idle, idle_timeout);
 }
 
-asio::awaitable<void> serve_tls(tcp::socket socket, asio::ssl::context& ctx, std::chrono::milliseconds idle_timeout) {
+asio::awaitable<void> serve_tls(tcp::socket socket, asio::ssl::context& ctx,
+                                std::chrono::milliseconds idle_timeout) {
   net::tls::stream s(std::move(socket), ctx);
   net::deadline idle(s.get_executor(), [&s] {
     std::error_code ignored;
@@ -138,14 +142,20 @@ int run_server(const args& a) {
   }
 
   core::runtime rt({.workers = workers});
-  auto bound = net::listen_on_all(rt, {address, port}, {}, [&](core::worker&) -> net::tcp_listener::handler {
-    if (tls) return [&tls, idle_timeout](tcp::socket s) { return serve_tls(std::move(s), *tls, idle_timeout); };
-    return [idle_timeout](tcp::socket s) { return serve_tcp(std::move(s), idle_timeout); };
-  });
-  if (!bound) fail("cannot listen on " + to_string({address, port}) + ": " + bound.error().message());
+  auto bound =
+      net::listen_on_all(rt, {address, port}, {}, [&](core::worker&) -> net::tcp_listener::handler {
+        if (tls)
+          return [&tls, idle_timeout](tcp::socket s) {
+            return serve_tls(std::move(s), *tls, idle_timeout);
+          };
+        return [idle_timeout](tcp::socket s) { return serve_tcp(std::move(s), idle_timeout); };
+      });
+  if (!bound)
+    fail("cannot listen on " + to_string({address, port}) + ": " + bound.error().message());
   // UDP on the same port number, one socket per worker.
   for (std::size_t i = 0; i < rt.size(); ++i) {
-    auto u = net::udp_socket::bind(rt[i].executor(), {address, bound->port()}, {.reuse_port = true});
+    auto u =
+        net::udp_socket::bind(rt[i].executor(), {address, bound->port()}, {.reuse_port = true});
     if (!u) fail("cannot bind udp " + to_string(*bound) + ": " + u.error().message());
     rt[i].spawn(serve_udp(std::move(*u), rt[i]), "udp echo");
   }
@@ -173,7 +183,8 @@ void print_reply(std::string_view reply, double ms) {
 
 // Parses "127.0.0.1:7000", "[::1]:7000" or "localhost:7000" into the
 // addresses to try (localhost: both loopbacks, IPv6 first, as /etc/hosts does).
-std::vector<asio::ip::address> parse_target(const std::string& target, unsigned short& port, std::string& host) {
+std::vector<asio::ip::address> parse_target(const std::string& target, unsigned short& port,
+                                            std::string& host) {
   const auto colon = target.rfind(':');
   if (colon == std::string::npos) fail("expected HOST:PORT, got '" + target + "'");
   host = target.substr(0, colon);
@@ -182,8 +193,10 @@ std::vector<asio::ip::address> parse_target(const std::string& target, unsigned 
   const long n = std::strtol(p.c_str(), &end, 10);
   if (p.empty() || *end != '\0' || n < 1 || n > 65535) fail("bad port in '" + target + "'");
   port = static_cast<unsigned short>(n);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") return {asio::ip::address_v6::loopback(), asio::ip::address_v4::loopback()};
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host == "localhost")
+    return {asio::ip::address_v6::loopback(), asio::ip::address_v4::loopback()};
   std::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) fail("'" + host + "' is not an IP address (names other than localhost need a resolver)");
@@ -213,12 +226,14 @@ asio::awaitable<void> echo_lines(Stream& s, net::deadline& dl, std::chrono::mill
   }
 }
 
-asio::awaitable<void> run_tcp_client(std::vector<tcp::endpoint> addrs, std::string host, std::string mode,
-                                     std::chrono::milliseconds timeout, std::optional<std::string> ca) {
+asio::awaitable<void> run_tcp_client(std::vector<tcp::endpoint> addrs, std::string host,
+                                     std::string mode, std::chrono::milliseconds timeout,
+                                     std::optional<std::string> ca) {
   const auto start = std::chrono::steady_clock::now();
   auto sock = co_await net::connect(addrs, {.timeout = timeout});
   if (!sock) fail("connect failed: " + sock.error().message());
-  std::printf("connected to %s over tcp in %.3f ms\n", to_string(sock->remote_endpoint()).c_str(), ms_since(start));
+  std::printf("connected to %s over tcp in %.3f ms\n", to_string(sock->remote_endpoint()).c_str(),
+              ms_since(start));
   if (mode == "tcp") {
     net::deadline dl(sock->get_executor(), [&s = *sock] { s.cancel(); });
     co_await echo_lines(*sock, dl, timeout);
@@ -235,10 +250,11 @@ asio::awaitable<void> run_tcp_client(std::vector<tcp::endpoint> addrs, std::stri
   net::deadline dl(s.get_executor(), [&s] { s.next_layer().cancel(); });
   dl.expires_after(timeout);
   const auto hs = std::chrono::steady_clock::now();
-  if (auto ec = co_await net::tls::client_handshake(s, host)) fail("tls handshake failed: " + dl.map(ec).message());
+  if (auto ec = co_await net::tls::client_handshake(s, host))
+    fail("tls handshake failed: " + dl.map(ec).message());
   const auto info = net::tls::describe(s);
-  std::printf("tls %s %s, server certificate %s, in %.3f ms\n", info.protocol.c_str(), info.cipher.c_str(),
-              info.peer_subject.c_str(), ms_since(hs));
+  std::printf("tls %s %s, server certificate %s, in %.3f ms\n", info.protocol.c_str(),
+              info.cipher.c_str(), info.peer_subject.c_str(), ms_since(hs));
   std::fflush(stdout);
   co_await echo_lines(s, dl, timeout);
   dl.expires_after(timeout);
@@ -253,7 +269,8 @@ asio::awaitable<void> run_udp_client(udp::endpoint peer, std::chrono::millisecon
   while (std::getline(std::cin, line)) {
     line += '\n';
     const auto start = std::chrono::steady_clock::now();
-    if (auto ec = co_await sock->send({line.data(), line.size()}, timeout)) fail("send failed: " + ec.message());
+    if (auto ec = co_await sock->send({line.data(), line.size()}, timeout))
+      fail("send failed: " + ec.message());
     // UDP gives no guarantee of delivery: a lost datagram (or reply) is
     // only noticed by the deadline.
     auto n = co_await sock->receive(buf, timeout);
@@ -268,9 +285,11 @@ asio::awaitable<void> run_udp_client(udp::endpoint peer, std::chrono::millisecon
 
 int run_client(const args& a) {
   a.allow({"timeout", "ca", "name"});
-  if (a.positional().size() != 3) fail("usage: trellis-echo client tcp|udp|tls HOST:PORT (see --help)");
+  if (a.positional().size() != 3)
+    fail("usage: trellis-echo client tcp|udp|tls HOST:PORT (see --help)");
   const std::string mode = a.positional()[1];
-  if (mode != "tcp" && mode != "udp" && mode != "tls") fail("mode must be tcp, udp or tls, got '" + mode + "'");
+  if (mode != "tcp" && mode != "udp" && mode != "tls")
+    fail("mode must be tcp, udp or tls, got '" + mode + "'");
   unsigned short port = 0;
   std::string host;
   const auto addrs = parse_target(a.positional()[2], port, host);
@@ -284,8 +303,10 @@ int run_client(const args& a) {
   } else {
     std::vector<tcp::endpoint> eps;
     for (const auto& ad : addrs) eps.emplace_back(ad, port);
-    asio::co_spawn(ctx, run_tcp_client(std::move(eps), a.get("name").value_or(host), mode, timeout, a.get("ca")),
-                   done);
+    asio::co_spawn(
+        ctx,
+        run_tcp_client(std::move(eps), a.get("name").value_or(host), mode, timeout, a.get("ca")),
+        done);
   }
   ctx.run();
   if (failure) std::rethrow_exception(failure);

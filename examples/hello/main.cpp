@@ -62,8 +62,10 @@ asio::awaitable<void> say_hello(http::request&, http::response& res) {
 
 int main(int argc, char** argv) {
   const examples::args a("trellis-hello", argc, argv, usage, {"catch-all"});
-  a.allow({"address", "port", "workers", "catch-all", "static", "tls-cert", "tls-key", "log-level"});
-  if (!a.positional().empty()) a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
+  a.allow(
+      {"address", "port", "workers", "catch-all", "static", "tls-cert", "tls-key", "log-level"});
+  if (!a.positional().empty())
+    a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
   if (a.has("static") && a.has("catch-all")) a.fail("--static and --catch-all do not go together");
   a.apply_log_level();
   const auto address = a.address();
@@ -74,7 +76,9 @@ int main(int argc, char** argv) {
   const auto cert = a.get("tls-cert"), key = a.get("tls-key");
   if (cert.has_value() != key.has_value()) a.fail("--tls-cert and --tls-key go together");
   try {
-    if (cert) tls.emplace(net::tls::make_server_context({.cert_file = *cert, .key_file = *key, .alpn = {"http/1.1"}}));
+    if (cert)
+      tls.emplace(net::tls::make_server_context(
+          {.cert_file = *cert, .key_file = *key, .alpn = {"http/1.1"}}));
   } catch (const core::config_error& e) {
     a.fail(e.what());
   }
@@ -128,7 +132,9 @@ int main(int argc, char** argv) {
 
   core::runtime rt({.workers = workers});
   auto bound = srv->listen(rt, {address, port}, tls ? &*tls : nullptr);
-  if (!bound) a.fail("cannot listen on " + examples::to_string({address, port}) + ": " + bound.error().message());
+  if (!bound)
+    a.fail("cannot listen on " + examples::to_string({address, port}) + ": " +
+           bound.error().message());
   core::log::info("listening", {{"address", examples::to_string(*bound)},
                                 {"scheme", tls ? "https" : "http"},
                                 {"workers", rt.size()}});

@@ -395,12 +395,9 @@ struct position {
 
 position position_of(const book& b, const sort_order& s) {
   switch (s.by) {
-    case sort_order::field::title:
-      return {lowercase(b.title), b.id};
-    case sort_order::field::year:
-      return {b.year, b.id};
-    case sort_order::field::id:
-      break;
+    case sort_order::field::title: return {lowercase(b.title), b.id};
+    case sort_order::field::year: return {b.year, b.id};
+    case sort_order::field::id: break;
   }
   return {b.id, b.id};
 }
@@ -659,18 +656,10 @@ asio::awaitable<void> write_book(book_store& store, api v, http::request& req, h
       },
       updated);
   switch (o) {
-    case outcome::ok:
-      send_book(res, updated, v);
-      break;
-    case outcome::not_found:
-      not_found(res, v, req.param("id"));
-      break;
-    case outcome::precondition_failed:
-      precondition_failed(res);
-      break;
-    case outcome::invalid:
-      validation_failed(res, errors);
-      break;
+    case outcome::ok: send_book(res, updated, v); break;
+    case outcome::not_found: not_found(res, v, req.param("id")); break;
+    case outcome::precondition_failed: precondition_failed(res); break;
+    case outcome::invalid: validation_failed(res, errors); break;
   }
 }
 

@@ -22,8 +22,6 @@ bool is_control(char ch) noexcept {
   return (c < 0x20 && c != '\t') || c == 0x7F;
 }
 
-
-
 // A cookie-value: *cookie-octet, or the same in DQUOTEs. Returns the
 // value without quotes, or nullopt.
 std::optional<std::string_view> unquote_value(std::string_view v) noexcept {
@@ -84,24 +82,15 @@ class category final : public std::error_category {
   const char* name() const noexcept override { return "trellis.http.cookie"; }
   std::string message(int v) const override {
     switch (static_cast<cookie_error>(v)) {
-      case cookie_error::control_character:
-        return "control character in Cookie header";
-      case cookie_error::bad_name:
-        return "invalid cookie name";
-      case cookie_error::bad_value:
-        return "invalid cookie value";
-      case cookie_error::too_many_cookies:
-        return "too many cookies";
-      case cookie_error::too_long:
-        return "cookie longer than 4096 bytes";
-      case cookie_error::bad_domain:
-        return "invalid cookie Domain";
-      case cookie_error::bad_path:
-        return "invalid cookie Path";
-      case cookie_error::same_site_none_insecure:
-        return "SameSite=None requires Secure";
-      case cookie_error::prefix_violation:
-        return "cookie name prefix requirements not met";
+      case cookie_error::control_character: return "control character in Cookie header";
+      case cookie_error::bad_name: return "invalid cookie name";
+      case cookie_error::bad_value: return "invalid cookie value";
+      case cookie_error::too_many_cookies: return "too many cookies";
+      case cookie_error::too_long: return "cookie longer than 4096 bytes";
+      case cookie_error::bad_domain: return "invalid cookie Domain";
+      case cookie_error::bad_path: return "invalid cookie Path";
+      case cookie_error::same_site_none_insecure: return "SameSite=None requires Secure";
+      case cookie_error::prefix_violation: return "cookie name prefix requirements not met";
     }
     return "unknown cookie error";
   }
@@ -133,7 +122,8 @@ result<void> parse_cookie_header(std::string_view header, std::vector<cookie>& o
     if (pair.empty()) continue;  // "a=1;; b=2", a trailing ';'
 
     const std::size_t eq = pair.find('=');
-    const std::string_view name = eq == std::string_view::npos ? pair : trim_ows(pair.substr(0, eq));
+    const std::string_view name =
+        eq == std::string_view::npos ? pair : trim_ows(pair.substr(0, eq));
     std::optional<std::string_view> value;
     if (eq != std::string_view::npos) value = unquote_value(trim_ows(pair.substr(eq + 1)));
     if (eq == std::string_view::npos || !is_field_name(name)) {
@@ -206,17 +196,10 @@ result<std::string> set_cookie::to_string() const {
   if (secure) out += "; Secure";
   if (http_only) out += "; HttpOnly";
   switch (same_site) {
-    case same_site_policy::unset:
-      break;
-    case same_site_policy::strict:
-      out += "; SameSite=Strict";
-      break;
-    case same_site_policy::lax:
-      out += "; SameSite=Lax";
-      break;
-    case same_site_policy::none:
-      out += "; SameSite=None";
-      break;
+    case same_site_policy::unset: break;
+    case same_site_policy::strict: out += "; SameSite=Strict"; break;
+    case same_site_policy::lax: out += "; SameSite=Lax"; break;
+    case same_site_policy::none: out += "; SameSite=None"; break;
   }
   return out;
 }

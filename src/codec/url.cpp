@@ -347,34 +347,20 @@ class category final : public std::error_category {
   const char* name() const noexcept override { return "trellis.url"; }
   std::string message(int v) const override {
     switch (static_cast<url_error>(v)) {
-      case url_error::empty:
-        return "empty URL";
-      case url_error::bad_scheme:
-        return "invalid URL scheme";
-      case url_error::bad_userinfo:
-        return "invalid URL userinfo";
-      case url_error::bad_host:
-        return "invalid URL host";
-      case url_error::bad_ip_literal:
-        return "invalid IP literal in URL";
-      case url_error::bad_port:
-        return "invalid URL port";
-      case url_error::bad_path:
-        return "invalid URL path";
-      case url_error::bad_query:
-        return "invalid URL query";
-      case url_error::bad_fragment:
-        return "invalid URL fragment";
-      case url_error::bad_percent_encoding:
-        return "malformed percent-encoding";
-      case url_error::forbidden_byte:
-        return "NUL, CR or LF in URL";
-      case url_error::bad_target:
-        return "invalid request-target";
-      case url_error::form_not_allowed:
-        return "request-target form not allowed for this method";
-      case url_error::too_many_params:
-        return "too many query parameters";
+      case url_error::empty: return "empty URL";
+      case url_error::bad_scheme: return "invalid URL scheme";
+      case url_error::bad_userinfo: return "invalid URL userinfo";
+      case url_error::bad_host: return "invalid URL host";
+      case url_error::bad_ip_literal: return "invalid IP literal in URL";
+      case url_error::bad_port: return "invalid URL port";
+      case url_error::bad_path: return "invalid URL path";
+      case url_error::bad_query: return "invalid URL query";
+      case url_error::bad_fragment: return "invalid URL fragment";
+      case url_error::bad_percent_encoding: return "malformed percent-encoding";
+      case url_error::forbidden_byte: return "NUL, CR or LF in URL";
+      case url_error::bad_target: return "invalid request-target";
+      case url_error::form_not_allowed: return "request-target form not allowed for this method";
+      case url_error::too_many_params: return "too many query parameters";
     }
     return "unknown url error";
   }

@@ -13,7 +13,7 @@ namespace {
 
 std::atomic<format> out_format{format::text};
 std::mutex sink_mutex;
-sink custom_sink;                        // guarded by sink_mutex
+sink custom_sink;  // guarded by sink_mutex
 std::atomic<bool> has_custom_sink{false};
 
 constexpr std::string_view level_name(level l) {
@@ -31,7 +31,8 @@ constexpr std::string_view level_name(level l) {
 // RFC 3339 UTC timestamp with milliseconds: 2026-11-28T08:30:59.123Z
 void append_timestamp(std::string& out) {
   const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -167,7 +168,9 @@ void detail::write(level l, std::string_view msg, fields fs) {
   emit(line);
 }
 
-void set_format(format f) noexcept { out_format.store(f, std::memory_order_relaxed); }
+void set_format(format f) noexcept {
+  out_format.store(f, std::memory_order_relaxed);
+}
 
 void set_sink(sink s) {
   std::lock_guard lock(sink_mutex);

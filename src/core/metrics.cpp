@@ -138,12 +138,9 @@ enum class metric_type { counter, gauge, histogram };
 
 const char* type_name(metric_type t) noexcept {
   switch (t) {
-    case metric_type::counter:
-      return "counter";
-    case metric_type::gauge:
-      return "gauge";
-    case metric_type::histogram:
-      return "histogram";
+    case metric_type::counter: return "counter";
+    case metric_type::gauge: return "gauge";
+    case metric_type::histogram: return "histogram";
   }
   return "untyped";
 }

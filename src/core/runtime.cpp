@@ -81,22 +81,24 @@ void worker::start_drain() {
 
 void worker::spawn(asio::awaitable<void> task, std::string_view what) {
   tasks_.fetch_add(1, std::memory_order_acq_rel);
-  asio::co_spawn(context_, std::move(task),
-                 [this, name = std::string(what)](std::exception_ptr e) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log::error("task failed", {{"task", name}, {"worker", index_}, {"error", ex.what()}});
-                     } catch (...) {
-                       log::error("task failed", {{"task", name}, {"worker", index_}, {"error", "unknown exception"}});
-                     }
-                   }
-                   task_done();
-                 });
+  asio::co_spawn(context_, std::move(task), [this, name = std::string(what)](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("task failed", {{"task", name}, {"worker", index_}, {"error", ex.what()}});
+      } catch (...) {
+        log::error("task failed",
+                   {{"task", name}, {"worker", index_}, {"error", "unknown exception"}});
+      }
+    }
+    task_done();
+  });
 }
 
-void worker::task_done() { tasks_.fetch_sub(1, std::memory_order_acq_rel); }
+void worker::task_done() {
+  tasks_.fetch_sub(1, std::memory_order_acq_rel);
+}
 
 // --- runtime ----------------------------------------------------------------
 
@@ -115,7 +117,8 @@ runtime::~runtime() {
   workers_.clear();
 }
 
-void runtime::spawn_on_all(std::function<asio::awaitable<void>(worker&)> make, std::string_view what) {
+void runtime::spawn_on_all(std::function<asio::awaitable<void>(worker&)> make,
+                           std::string_view what) {
   using maker = std::function<asio::awaitable<void>(worker&)>;
   const maker* kept = nullptr;
   {
@@ -123,16 +126,20 @@ void runtime::spawn_on_all(std::function<asio::awaitable<void>(worker&)> make, s
     kept = makers_.emplace_back(std::make_unique<maker>(std::move(make))).get();
   }
   for (auto& w : workers_) {
-    asio::post(w->context_, [w = w.get(), kept, name = std::string(what)] { w->spawn((*kept)(*w), name); });
+    asio::post(w->context_,
+               [w = w.get(), kept, name = std::string(what)] { w->spawn((*kept)(*w), name); });
   }
 }
 
-void runtime::on_control(std::function<void()> fn) { asio::post(control_, std::move(fn)); }
+void runtime::on_control(std::function<void()> fn) {
+  asio::post(control_, std::move(fn));
+}
 
 void runtime::drain() {
   phase expected = phase::running;
   if (!phase_.compare_exchange_strong(expected, phase::draining, std::memory_order_acq_rel)) return;
-  log::info("draining", {{"workers", workers_.size()}, {"timeout_ms", options_.drain_timeout.count()}});
+  log::info("draining",
+            {{"workers", workers_.size()}, {"timeout_ms", options_.drain_timeout.count()}});
   for (auto& w : workers_) asio::post(w->context_, [w = w.get()] { w->start_drain(); });
   on_control([this] {
     auto timer = std::make_shared<asio::steady_timer>(control_, options_.drain_timeout);

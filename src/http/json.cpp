@@ -19,19 +19,13 @@ class category final : public std::error_category {
   const char* name() const noexcept override { return "trellis.http.json"; }
   std::string message(int v) const override {
     switch (static_cast<json_error>(v)) {
-      case json_error::unsupported_media_type:
-        return "the request body is not declared as JSON";
-      case json_error::syntax:
-        return "malformed JSON";
-      case json_error::too_deep:
-        return "JSON nested too deeply";
+      case json_error::unsupported_media_type: return "the request body is not declared as JSON";
+      case json_error::syntax: return "malformed JSON";
+      case json_error::too_deep: return "JSON nested too deeply";
     }
     return "unknown JSON error";
   }
 };
-
-
-
 
 // Where a byte offset is, as line and column from 1.
 void locate(std::string_view text, std::size_t offset, json_failure& f) {

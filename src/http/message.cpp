@@ -4,8 +4,8 @@
 
 namespace trellis::http {
 
-void request::bind(const request_head& head, body_source* body, const asio::ip::tcp::endpoint& remote,
-                   bool is_secure) {
+void request::bind(const request_head& head, body_source* body,
+                   const asio::ip::tcp::endpoint& remote, bool is_secure) {
   head_ = &head;
   body_ = body;
   remote_ = remote;
@@ -30,11 +30,14 @@ void request::bind(const request_head& head, body_source* body, const asio::ip::
   query_ = q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
 }
 
-asio::awaitable<result<std::string_view>> request::read_some() { co_return co_await body_->read_some(); }
+asio::awaitable<result<std::string_view>> request::read_some() {
+  co_return co_await body_->read_some();
+}
 
 asio::awaitable<result<std::string>> request::read_body(std::size_t max) {
   std::string out;
-  if (head_->framing == framing::content_length) out.reserve(std::min<std::uint64_t>(head_->content_length, max));
+  if (head_->framing == framing::content_length)
+    out.reserve(std::min<std::uint64_t>(head_->content_length, max));
   for (;;) {
     auto piece = co_await body_->read_some();
     if (!piece) co_return unexpected(piece.error());

@@ -7,15 +7,19 @@
 
 namespace trellis::http {
 
-asio::awaitable<filter_status> middleware::before(request&, response&) { co_return filter_status::proceed; }
-asio::awaitable<void> middleware::after(request&, response&) { co_return; }
+asio::awaitable<filter_status> middleware::before(request&, response&) {
+  co_return filter_status::proceed;
+}
+asio::awaitable<void> middleware::after(request&, response&) {
+  co_return;
+}
 
 namespace {
 
 // Methods a route can name, in the order Allow lists them.
-constexpr std::array<method, 9> routable = {method::get,    method::head,    method::post,
-                                            method::put,    method::delete_, method::connect,
-                                            method::options, method::trace,  method::patch};
+constexpr std::array<method, 9> routable = {method::get,     method::head,    method::post,
+                                            method::put,     method::delete_, method::connect,
+                                            method::options, method::trace,   method::patch};
 
 std::size_t slot(method m) {
   for (std::size_t i = 0; i < routable.size(); ++i)
@@ -85,7 +89,8 @@ router::~router() = default;
 
 router& router::add(method m, std::string_view pattern, handler h) {
   if (pattern.empty() || pattern.front() != '/')
-    throw core::config_error("route", "pattern must start with '/': '" + std::string(pattern) + "'");
+    throw core::config_error("route",
+                             "pattern must start with '/': '" + std::string(pattern) + "'");
   if (slot(m) == routable.size()) throw core::config_error("route", "method cannot be routed");
   node* n = root_.get();
   const auto segments = split(pattern);
@@ -96,7 +101,8 @@ router& router::add(method m, std::string_view pattern, handler h) {
     const std::string_view seg = segments[i];
     if (seg == "*") {
       if (i + 1 != segments.size())
-        throw core::config_error("route", "'*' must be the last segment: '" + std::string(pattern) + "'");
+        throw core::config_error("route",
+                                 "'*' must be the last segment: '" + std::string(pattern) + "'");
       if (!n->wildcard) n->wildcard = std::make_unique<node>();
       n = n->wildcard.get();
       break;
@@ -109,8 +115,9 @@ router& router::add(method m, std::string_view pattern, handler h) {
         n->param = std::make_unique<node>();
         n->param_name = std::string(name);
       } else if (n->param_name != name) {
-        throw core::config_error("route", "'" + std::string(pattern) + "' names parameter {" + std::string(name) +
-                                              "} where another route has {" + n->param_name + "}");
+        throw core::config_error("route", "'" + std::string(pattern) + "' names parameter {" +
+                                              std::string(name) + "} where another route has {" +
+                                              n->param_name + "}");
       }
       n = n->param.get();
       continue;
@@ -119,17 +126,21 @@ router& router::add(method m, std::string_view pattern, handler h) {
       throw core::config_error("route", "a segment is either literal, {name} or a final '*': '" +
                                             std::string(pattern) + "'");
     auto it = n->literal.find(seg);
-    if (it == n->literal.end()) it = n->literal.emplace(std::string(seg), std::make_unique<node>()).first;
+    if (it == n->literal.end())
+      it = n->literal.emplace(std::string(seg), std::make_unique<node>()).first;
     n = it->second.get();
   }
   handler& slot_ref = n->handlers[slot(m)];
   if (slot_ref)
-    throw core::config_error("route", std::string(to_string(m)) + " " + std::string(pattern) + " is already routed");
+    throw core::config_error(
+        "route", std::string(to_string(m)) + " " + std::string(pattern) + " is already routed");
   slot_ref = std::move(h);
   return *this;
 }
 
-router::group_ref router::group(std::string_view prefix) { return group_ref(*this, std::string(prefix)); }
+router::group_ref router::group(std::string_view prefix) {
+  return group_ref(*this, std::string(prefix));
+}
 
 router::group_ref& router::group_ref::add(method m, std::string_view pattern, handler h) {
   router_->add(m, prefix_ + std::string(pattern), std::move(h));
@@ -167,12 +178,14 @@ const Node* match(const Node* n, std::span<const std::string_view> segments, boo
   const std::string_view seg = segments.front();
   const std::string_view after = rest.substr(std::min(rest.size(), seg.size() + 1));
   if (auto it = n->literal.find(seg); it != n->literal.end()) {
-    if (const Node* m = match(it->second.get(), segments.subspan(1), truncated, after, req, accept)) return m;
+    if (const Node* m = match(it->second.get(), segments.subspan(1), truncated, after, req, accept))
+      return m;
   }
   if (n->param && !seg.empty()) {
     const std::size_t mark = req.params_size();
     req.set_param(n->param_name, seg);
-    if (const Node* m = match(n->param.get(), segments.subspan(1), truncated, after, req, accept)) return m;
+    if (const Node* m = match(n->param.get(), segments.subspan(1), truncated, after, req, accept))
+      return m;
     req.truncate_params(mark);
   }
   if (n->wildcard && accept(*n->wildcard)) {
@@ -182,13 +195,16 @@ const Node* match(const Node* n, std::span<const std::string_view> segments, boo
   return nullptr;
 }
 
-asio::awaitable<void> answered() { co_return; }
+asio::awaitable<void> answered() {
+  co_return;
+}
 
 std::string allow_list(const std::array<handler, routable.size()>& handlers) {
   std::string allow;
   const bool has_get = static_cast<bool>(handlers[slot(method::get)]);
   for (std::size_t i = 0; i < routable.size(); ++i) {
-    const bool routed = handlers[i] || (routable[i] == method::head && has_get) || routable[i] == method::options;
+    const bool routed =
+        handlers[i] || (routable[i] == method::head && has_get) || routable[i] == method::options;
     if (!routed) continue;
     if (!allow.empty()) allow += ", ";
     allow += to_string(routable[i]);
@@ -213,12 +229,12 @@ asio::awaitable<void> router::dispatch(request& req, response& res) const {
     };
     const auto any_method = [](const node& x) { return x.any(); };
     const std::size_t mark = req.params_size();
-    n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size), segs.truncated,
-              path.substr(1), req, has_method);
+    n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size),
+              segs.truncated, path.substr(1), req, has_method);
     if (!n) {
       req.truncate_params(mark);
-      n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size), segs.truncated,
-                path.substr(1), req, any_method);
+      n = match(root_.get(), std::span<const std::string_view>(segs.items.data(), segs.size),
+                segs.truncated, path.substr(1), req, any_method);
     }
   }
   if (!n) {

@@ -40,7 +40,8 @@ std::string_view http_date_now() {
   thread_local std::int64_t cached_second = -1;
   thread_local char text[http_date_size];
   const auto now = std::chrono::system_clock::now();
-  const auto second = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const auto second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   if (second != cached_second) {
     format_http_date(now, std::span<char, http_date_size>(text));
     cached_second = second;
@@ -70,7 +71,7 @@ struct resources {
   core::byte_buffer in;     // bytes read and not yet consumed; heads are parsed in place
   core::byte_buffer spill;  // body bytes read while a handler holds views into `in`
   request_parser parser;
-  std::string out;          // responses not yet written
+  std::string out;  // responses not yet written
   request req;
   response res;
 };
@@ -92,14 +93,15 @@ struct server::worker_state {
     auto& m = *s.metrics_;
     static constexpr const char* classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int i = 0; i < 5; ++i)
-      responses[i] = &m.add_counter("trellis_http_responses_total", "HTTP responses sent, by status class",
-                                    {{"class", classes[i]}});
+      responses[i] =
+          &m.add_counter("trellis_http_responses_total", "HTTP responses sent, by status class",
+                         {{"class", classes[i]}});
     received = &m.add_counter("trellis_http_received_bytes_total", "Bytes read from HTTP clients");
     sent = &m.add_counter("trellis_http_sent_bytes_total", "Bytes written to HTTP clients");
     active = &m.add_gauge("trellis_http_connections", "Open HTTP connections");
     latency = &m.add_histogram("trellis_http_request_duration_seconds",
-                               "Time from a complete request head to its response being queued",
-                               {}, {.scale = 1e-9});
+                               "Time from a complete request head to its response being queued", {},
+                               {.scale = 1e-9});
     hook = w.on_drain([this] {
       draining = true;
       // Copy: a connection may leave the list while being told to drain.
@@ -177,7 +179,8 @@ class connection final : public body_source, public body_writer, public connecti
       dl_.expires_after(opt_.header_timeout);
       phase_ = phase::head;
       if (auto ec = co_await net::tls::server_handshake(stream_)) {
-        core::log::debug("tls handshake failed", {{"remote", to_string(remote_)}, {"error", dl_.map(ec).message()}});
+        core::log::debug("tls handshake failed",
+                         {{"remote", to_string(remote_)}, {"error", dl_.map(ec).message()}});
         co_return;
       }
     }
@@ -212,7 +215,8 @@ class connection final : public body_source, public body_writer, public connecti
           if (had_bytes && timed_out_phase_ == phase::head && ec == net::error::timed_out) {
             co_await send_error(408, ec);  // slowloris: the head never completed
           } else if (had_bytes && ec != net::error::timed_out) {
-            core::log::debug("client closed mid-request", {{"remote", to_string(remote_)}, {"error", ec.message()}});
+            core::log::debug("client closed mid-request",
+                             {{"remote", to_string(remote_)}, {"error", ec.message()}});
           }
           break;
         }
@@ -250,8 +254,9 @@ class connection final : public body_source, public body_writer, public connecti
         try {
           co_await ws_.on_request(r_->req, r_->res);
         } catch (const std::exception& e) {
-          core::log::error("handler failed",
-                           {{"remote", to_string(remote_)}, {"target", r_->parser.head().target}, {"error", e.what()}});
+          core::log::error("handler failed", {{"remote", to_string(remote_)},
+                                              {"target", r_->parser.head().target},
+                                              {"error", e.what()}});
           r_->res.clear();
           r_->res.status = 500;
           r_->res.set_text("internal server error\n");
@@ -269,7 +274,7 @@ class connection final : public body_source, public body_writer, public connecti
         if (!co_await flush_now()) break;
       }
     }
-      co_await flush();
+    co_await flush();
     if constexpr (is_tls) {
       if (!broken_) {
         dl_.expires_after(std::chrono::seconds(1));
@@ -329,7 +334,8 @@ class connection final : public body_source, public body_writer, public connecti
     if constexpr (is_tls) {
       auto space = b.prepare(read_chunk);
       if (!space) co_return space.error();
-      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(space->data(), space->size()), use_nothrow);
+      auto [ec, n] =
+          co_await stream_.async_read_some(asio::buffer(space->data(), space->size()), use_nothrow);
       if (ec) co_return dl_.map(net::tls::classify_read_error(ec));
       b.commit(n);
       ws_.received->add(n);
@@ -349,7 +355,8 @@ class connection final : public body_source, public body_writer, public connecti
   bool try_flush(std::error_code& ec) {
     std::string& out = r_->out;
     while (flushed_ < out.size()) {
-      const std::size_t n = socket().write_some(asio::buffer(out.data() + flushed_, out.size() - flushed_), ec);
+      const std::size_t n =
+          socket().write_some(asio::buffer(out.data() + flushed_, out.size() - flushed_), ec);
       if (n > 0 && phase_ == phase::write) dl_.expires_after(opt_.write_timeout);  // progress
       flushed_ += n;
       if (ec) return false;
@@ -478,7 +485,8 @@ class connection final : public body_source, public body_writer, public connecti
   void write_head(const request_head& head, response& res, bool close) {
     std::string& out = r_->out;
     write_status_line(out, res.status, 1);
-    if (!opt_.server_name.empty() && !res.headers.contains("Server")) write_field(out, "Server", opt_.server_name);
+    if (!opt_.server_name.empty() && !res.headers.contains("Server"))
+      write_field(out, "Server", opt_.server_name);
     if (!res.headers.contains("Date")) write_field(out, "Date", http_date_now());
     if (!res.headers.empty()) {
       // Framing is the server's business.
@@ -491,7 +499,8 @@ class connection final : public body_source, public body_writer, public connecti
       out += "Connection: close\r\n";
     else if (head.version_minor == 0)
       out += "Connection: keep-alive\r\n";
-    if (res.status >= 200 && res.status != 204 && res.status != 304) write_content_length(out, res.body.size());
+    if (res.status >= 200 && res.status != 204 && res.status != 304)
+      write_content_length(out, res.body.size());
     write_end_of_head(out);
   }
 
@@ -521,7 +530,8 @@ class connection final : public body_source, public body_writer, public connecti
     } catch (const std::exception& e) {
       // The head is gone; all we can do is cut the body short, which the
       // client sees as an incomplete message.
-      core::log::error("response stream failed", {{"remote", to_string(remote_)}, {"error", e.what()}});
+      core::log::error("response stream failed",
+                       {{"remote", to_string(remote_)}, {"error", e.what()}});
       broken_ = true;
       co_return false;
     }
@@ -601,10 +611,12 @@ class connection final : public body_source, public body_writer, public connecti
   // Answers a request that cannot be served (malformed, over a limit, too
   // slow) and lets the connection close.
   asio::awaitable<void> send_error(int status, std::error_code why) {
-    core::log::info("bad request", {{"remote", to_string(remote_)}, {"status", status}, {"error", why.message()}});
+    core::log::info("bad request",
+                    {{"remote", to_string(remote_)}, {"status", status}, {"error", why.message()}});
     if (!r_) r_ = ws_.acquire();
     std::string& out = r_->out;
-    const std::string body = std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
+    const std::string body =
+        std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n";
     write_status_line(out, status, 1);
     if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
     write_field(out, "Date", http_date_now());
@@ -633,14 +645,15 @@ class connection final : public body_source, public body_writer, public connecti
   bool body_finished_ = true;
   bool continue_sent_ = false;
   bool chunked_ = false;
-  bool close_ = false;   // close after the current request
+  bool close_ = false;  // close after the current request
   std::error_code body_error_;
   bool broken_ = false;  // the socket is closed or unusable: write nothing more
 };
 
 }  // namespace
 
-server::server(handler h, server_options options) : handler_(std::move(h)), options_(std::move(options)) {
+server::server(handler h, server_options options)
+    : handler_(std::move(h)), options_(std::move(options)) {
   if (options_.metrics) {
     metrics_ = options_.metrics;
   } else {
@@ -651,29 +664,33 @@ server::server(handler h, server_options options) : handler_(std::move(h)), opti
 
 server::~server() = default;
 
-result<tcp::endpoint> server::listen(core::runtime& rt, const tcp::endpoint& address, asio::ssl::context* tls) {
+result<tcp::endpoint> server::listen(core::runtime& rt, const tcp::endpoint& address,
+                                     asio::ssl::context* tls) {
   if (workers_.empty()) {
-    for (std::size_t i = 0; i < rt.size(); ++i) workers_.push_back(std::make_unique<worker_state>(*this, rt[i]));
+    for (std::size_t i = 0; i < rt.size(); ++i)
+      workers_.push_back(std::make_unique<worker_state>(*this, rt[i]));
   }
-  return net::listen_on_all(rt, address, options_.listener, [this, tls](core::worker& w) -> net::tcp_listener::handler {
-    worker_state& ws = *workers_[w.index()];
-    if (tls) {
-      return [&ws, tls](tcp::socket s) {
-        std::error_code ec;
-        const auto remote = s.remote_endpoint(ec);
-        auto c = std::make_unique<connection<net::tls::stream>>(net::tls::stream(std::move(s), *tls), ws, remote);
-        auto* raw = c.get();
-        return raw->run(std::move(c));
-      };
-    }
-    return [&ws](tcp::socket s) {
-      std::error_code ec;
-      const auto remote = s.remote_endpoint(ec);
-      auto c = std::make_unique<connection<tcp::socket>>(std::move(s), ws, remote);
-      auto* raw = c.get();
-      return raw->run(std::move(c));
-    };
-  });
+  return net::listen_on_all(
+      rt, address, options_.listener, [this, tls](core::worker& w) -> net::tcp_listener::handler {
+        worker_state& ws = *workers_[w.index()];
+        if (tls) {
+          return [&ws, tls](tcp::socket s) {
+            std::error_code ec;
+            const auto remote = s.remote_endpoint(ec);
+            auto c = std::make_unique<connection<net::tls::stream>>(
+                net::tls::stream(std::move(s), *tls), ws, remote);
+            auto* raw = c.get();
+            return raw->run(std::move(c));
+          };
+        }
+        return [&ws](tcp::socket s) {
+          std::error_code ec;
+          const auto remote = s.remote_endpoint(ec);
+          auto c = std::make_unique<connection<tcp::socket>>(std::move(s), ws, remote);
+          auto* raw = c.get();
+          return raw->run(std::move(c));
+        };
+      });
 }
 
 }  // namespace trellis::http

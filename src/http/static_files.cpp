@@ -32,9 +32,6 @@ using codec::trim_ows;
 
 // --- small helpers -------------------------------------------------------------
 
-
-
-
 // An owned file descriptor.
 class unique_fd {
  public:

@@ -17,7 +17,7 @@ struct deadline::state : std::enable_shared_from_this<state> {
   std::function<void()> on_expire;
   clock::time_point expiry = clock::time_point::max();     // what the owner asked for
   clock::time_point armed_for = clock::time_point::max();  // what the timer waits for
-  std::uint64_t generation = 0;  // identifies the current timer wait
+  std::uint64_t generation = 0;                            // identifies the current timer wait
   bool expired = false;
   bool alive = true;
 
@@ -63,12 +63,17 @@ void deadline::expires_never() {
   state_->expired = false;
 }
 
-deadline::clock::time_point deadline::expiry() const noexcept { return state_->expiry; }
+deadline::clock::time_point deadline::expiry() const noexcept {
+  return state_->expiry;
+}
 
-bool deadline::expired() const noexcept { return state_->expired; }
+bool deadline::expired() const noexcept {
+  return state_->expired;
+}
 
 std::error_code deadline::map(std::error_code ec) const noexcept {
-  if (state_->expired && (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor))
+  if (state_->expired &&
+      (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor))
     return error::timed_out;
   return ec;
 }

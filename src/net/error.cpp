@@ -21,10 +21,8 @@ class category final : public std::error_category {
   // timed_out compares equal to std::errc::timed_out, so generic code that
   // checks for the portable condition also recognises trellis deadlines.
   bool equivalent(int code, const std::error_condition& cond) const noexcept override {
-    if (static_cast<error>(code) == error::timed_out)
-      return cond == std::errc::timed_out;
-    if (static_cast<error>(code) == error::message_too_long)
-      return cond == std::errc::message_size;
+    if (static_cast<error>(code) == error::timed_out) return cond == std::errc::timed_out;
+    if (static_cast<error>(code) == error::message_too_long) return cond == std::errc::message_size;
     return default_error_condition(code) == cond;
   }
 };

@@ -14,19 +14,18 @@
 namespace trellis::net {
 namespace {
 
-
 // Accept errors that mean "out of a resource, try again later", not "this
 // listener is broken". (Asio reports errno values in its own category,
 // which does not map them to std::errc conditions, so compare raw values.)
 bool is_resource_shortage(const std::error_code& ec) {
-  if (ec.category() != asio::error::get_system_category())
-    return false;
+  if (ec.category() != asio::error::get_system_category()) return false;
   const int v = ec.value();
   return v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM;
 }
 
 std::string to_string(const asio::ip::tcp::endpoint& ep) {
-  std::string s = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+  std::string s =
+      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   return s + ":" + std::to_string(ep.port());
 }
 
@@ -87,7 +86,8 @@ asio::awaitable<void> tcp_listener::serve(handler on_connection) {
         // Log the first of a run of failures, not one line per retry.
         if (!logged_shortage)
           core::log::warn("accept failed; backing off",
-                          {{"address", to_string(local_endpoint())}, {"error", ec.message()},
+                          {{"address", to_string(local_endpoint())},
+                           {"error", ec.message()},
                            {"backoff_ms", options_.accept_backoff.count()}});
         logged_shortage = true;
         wake_.expires_after(options_.accept_backoff);
@@ -97,7 +97,8 @@ asio::awaitable<void> tcp_listener::serve(handler on_connection) {
       // concerns that one connection.
       continue;
     }
-    if (logged_shortage) core::log::info("accepting again", {{"address", to_string(local_endpoint())}});
+    if (logged_shortage)
+      core::log::info("accepting again", {{"address", to_string(local_endpoint())}});
     logged_shortage = false;
     if (options_.no_delay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
     ++active_;
@@ -129,13 +130,14 @@ result<asio::ip::tcp::endpoint> listen_on_all(
   for (std::size_t i = 0; i < rt.size(); ++i) {
     auto l = tcp_listener::open(rt[i].executor(), bound, options);
     if (!l) return unexpected(l.error());  // the ones opened so far close here
-    bound = (*l)->local_endpoint();         // port 0: the others join the chosen port
+    bound = (*l)->local_endpoint();        // port 0: the others join the chosen port
     listeners.push_back(std::move(*l));
   }
   for (std::size_t i = 0; i < rt.size(); ++i) {
     core::worker& w = rt[i];
     w.spawn(
-        [](std::shared_ptr<tcp_listener> l, tcp_listener::handler h, core::worker& wk) -> asio::awaitable<void> {
+        [](std::shared_ptr<tcp_listener> l, tcp_listener::handler h,
+           core::worker& wk) -> asio::awaitable<void> {
           core::drain_hook hook = wk.on_drain([l] { l->close(); });
           co_await l->serve(std::move(h));
         }(listeners[i], make_handler(w), w),

@@ -23,8 +23,10 @@ std::error_code apply_options(udp::socket& s, const udp_options& o) {
     if (!ec && ::setsockopt(s.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
       ec.assign(errno, asio::error::get_system_category());
   }
-  if (!ec && o.receive_buffer > 0) s.set_option(asio::socket_base::receive_buffer_size(o.receive_buffer), ec);
-  if (!ec && o.send_buffer > 0) s.set_option(asio::socket_base::send_buffer_size(o.send_buffer), ec);
+  if (!ec && o.receive_buffer > 0)
+    s.set_option(asio::socket_base::receive_buffer_size(o.receive_buffer), ec);
+  if (!ec && o.send_buffer > 0)
+    s.set_option(asio::socket_base::send_buffer_size(o.send_buffer), ec);
   return ec;
 }
 
@@ -73,7 +75,8 @@ void udp_socket::close() {
   socket_->close(ignored);
 }
 
-asio::awaitable<result<datagram>> udp_socket::receive_impl(std::span<char> buffer, duration timeout) {
+asio::awaitable<result<datagram>> udp_socket::receive_impl(std::span<char> buffer,
+                                                           duration timeout) {
   deadline_->expires_after(timeout);
   for (;;) {
     // Try first: on a busy socket a datagram is often already queued. Only
@@ -112,7 +115,8 @@ asio::awaitable<result<datagram>> udp_socket::receive_impl(std::span<char> buffe
   }
 }
 
-asio::awaitable<result<datagram>> udp_socket::receive_from(std::span<char> buffer, duration timeout) {
+asio::awaitable<result<datagram>> udp_socket::receive_from(std::span<char> buffer,
+                                                           duration timeout) {
   co_return co_await receive_impl(buffer, timeout);
 }
 
@@ -122,10 +126,11 @@ asio::awaitable<result<std::size_t>> udp_socket::receive(std::span<char> buffer,
   co_return r->size;
 }
 
-asio::awaitable<std::error_code> udp_socket::send_to(std::span<const char> bytes, const udp::endpoint& to,
-                                                     duration timeout) {
+asio::awaitable<std::error_code> udp_socket::send_to(std::span<const char> bytes,
+                                                     const udp::endpoint& to, duration timeout) {
   deadline_->expires_after(timeout);
-  auto [ec, n] = co_await socket_->async_send_to(asio::buffer(bytes.data(), bytes.size()), to, use_nothrow);
+  auto [ec, n] =
+      co_await socket_->async_send_to(asio::buffer(bytes.data(), bytes.size()), to, use_nothrow);
   ec = deadline_->map(ec);
   deadline_->expires_never();
   co_return ec;
@@ -133,7 +138,8 @@ asio::awaitable<std::error_code> udp_socket::send_to(std::span<const char> bytes
 
 asio::awaitable<std::error_code> udp_socket::send(std::span<const char> bytes, duration timeout) {
   deadline_->expires_after(timeout);
-  auto [ec, n] = co_await socket_->async_send(asio::buffer(bytes.data(), bytes.size()), use_nothrow);
+  auto [ec, n] =
+      co_await socket_->async_send(asio::buffer(bytes.data(), bytes.size()), use_nothrow);
   ec = deadline_->map(ec);
   deadline_->expires_never();
   co_return ec;

@@ -35,7 +35,8 @@ TEST_F(captured_log, drops_lines_below_the_level) {
 }
 
 TEST_F(captured_log, text_lines_carry_fields_and_quote_when_needed) {
-  log::warn("accept failed", {{"error", "Too many open files"}, {"backoff_ms", 100}, {"retry", true}});
+  log::warn("accept failed",
+            {{"error", "Too many open files"}, {"backoff_ms", 100}, {"retry", true}});
   ASSERT_EQ(lines.size(), 1u);
   const std::string& l = lines[0];
   EXPECT_NE(l.find(" warn accept failed error=\"Too many open files\" backoff_ms=100 retry=true\n"),

@@ -71,7 +71,8 @@ TEST(runtime, drain_runs_hooks_and_waits_for_in_flight_tasks) {
   rt.run();
   EXPECT_EQ(hooks_run.load(), 2);
   EXPECT_EQ(finished.load(), 2);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "run() returns once tasks finish, not at the deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s)
+      << "run() returns once tasks finish, not at the deadline";
 }
 
 // Sets a flag when destroyed: shows that a coroutine frame was cleaned up.
@@ -127,17 +128,21 @@ TEST(runtime, a_failing_task_is_logged_and_the_worker_keeps_running) {
   });
   runtime rt({.workers = 1, .handle_signals = false});
   std::atomic<bool> later_ran{false};
-  rt[0].spawn([]() -> asio::awaitable<void> {
-    throw std::runtime_error("boom");
-    co_return;
-  }(), "thrower");
+  rt[0].spawn(
+      []() -> asio::awaitable<void> {
+        throw std::runtime_error("boom");
+        co_return;
+      }(),
+      "thrower");
   // A coroutine's references go in as parameters (copied into its frame),
   // never as lambda captures: the lambda object is gone once spawn() returns.
-  rt[0].spawn([](std::atomic<bool>& ran, runtime& r) -> asio::awaitable<void> {
-    co_await sleep_for(20ms);
-    ran = true;
-    r.drain();
-  }(later_ran, rt), "survivor");
+  rt[0].spawn(
+      [](std::atomic<bool>& ran, runtime& r) -> asio::awaitable<void> {
+        co_await sleep_for(20ms);
+        ran = true;
+        r.drain();
+      }(later_ran, rt),
+      "survivor");
   rt.run();
   log::set_sink({});
   EXPECT_TRUE(later_ran.load());

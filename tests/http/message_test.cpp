@@ -28,7 +28,8 @@ TEST(http_request, splits_an_origin_form_target_into_path_and_query) {
 }
 
 TEST(http_request, takes_the_path_of_an_absolute_form_target) {
-  bound_request a("GET http://example.test:8080/a/b?c=d HTTP/1.1\r\nHost: example.test:8080\r\n\r\n");
+  bound_request a(
+      "GET http://example.test:8080/a/b?c=d HTTP/1.1\r\nHost: example.test:8080\r\n\r\n");
   EXPECT_EQ(a.req.path(), "/a/b");
   EXPECT_EQ(a.req.query(), "c=d");
   bound_request bare("GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n");

@@ -99,7 +99,8 @@ TEST(happy_eyeballs, all_black_holed_times_out_at_the_overall_deadline) {
   test::run_bounded([]() -> asio::awaitable<void> {
     auto hole = co_await test::blackhole::make();
     if (!hole->filled()) CO_SKIP("could not fill a loopback accept queue on this kernel");
-    const std::vector<tcp::endpoint> addresses{hole->endpoint(), hole->endpoint(), hole->endpoint()};
+    const std::vector<tcp::endpoint> addresses{hole->endpoint(), hole->endpoint(),
+                                               hole->endpoint()};
     const auto start = clock::now();
     auto s = co_await connect(addresses, {.timeout = 400ms, .attempt_delay = 100ms});
     CO_ASSERT_FALSE(s);
@@ -118,8 +119,10 @@ TEST(happy_eyeballs, an_empty_list_is_an_error) {
 
 TEST(happy_eyeballs, interleaves_families_starting_with_the_first) {
   const auto v6 = [](const char* a) { return tcp::endpoint(asio::ip::make_address(a), 80); };
-  const std::vector<tcp::endpoint> in{v6("::1"), v6("::2"), v6("::3"), v6("127.0.0.1"), v6("127.0.0.2")};
-  const std::vector<tcp::endpoint> want{v6("::1"), v6("127.0.0.1"), v6("::2"), v6("127.0.0.2"), v6("::3")};
+  const std::vector<tcp::endpoint> in{v6("::1"), v6("::2"), v6("::3"), v6("127.0.0.1"),
+                                      v6("127.0.0.2")};
+  const std::vector<tcp::endpoint> want{v6("::1"), v6("127.0.0.1"), v6("::2"), v6("127.0.0.2"),
+                                        v6("::3")};
   EXPECT_EQ(interleave_families(in), want);
   const std::vector<tcp::endpoint> v4_first{v6("127.0.0.1"), v6("::1"), v6("::2")};
   const std::vector<tcp::endpoint> want2{v6("127.0.0.1"), v6("::1"), v6("::2")};

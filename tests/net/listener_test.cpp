@@ -4,12 +4,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 #include <atomic>
-#include <fcntl.h>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -40,7 +40,8 @@ asio::awaitable<void> greet_and_echo(tcp::socket s) {
 }
 
 // Reads exactly n bytes within `timeout`; empty string on time-out or error.
-asio::awaitable<std::string> read_n(tcp::socket& s, std::size_t n, std::chrono::milliseconds timeout) {
+asio::awaitable<std::string> read_n(tcp::socket& s, std::size_t n,
+                                    std::chrono::milliseconds timeout) {
   std::string out(n, '\0');
   deadline dl(s.get_executor(), [&s] { s.cancel(); });
   dl.expires_after(timeout);
@@ -91,7 +92,8 @@ TEST(tcp_listener, binding_a_port_in_use_is_an_error_not_an_exception) {
   asio::io_context ctx;
   auto first = tcp_listener::open(ctx.get_executor(), any_loopback, {.reuse_port = false});
   ASSERT_TRUE(first) << first.error().message();
-  auto second = tcp_listener::open(ctx.get_executor(), (*first)->local_endpoint(), {.reuse_port = false});
+  auto second =
+      tcp_listener::open(ctx.get_executor(), (*first)->local_endpoint(), {.reuse_port = false});
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error(), asio::error::address_in_use);
 }
@@ -110,7 +112,8 @@ TEST(tcp_listener, at_max_connections_new_ones_wait_until_a_slot_frees) {
     EXPECT_EQ(co_await read_n(*first, 3, 2s), "hi\n");
     auto second = co_await connect(listener.local_endpoint());  // completes in the kernel backlog
     CO_ASSERT_OK(second);
-    EXPECT_EQ(co_await read_n(*second, 3, 300ms), "") << "not served while the first holds the only slot";
+    EXPECT_EQ(co_await read_n(*second, 3, 300ms), "")
+        << "not served while the first holds the only slot";
     first->close();
     EXPECT_EQ(co_await read_n(*second, 3, 2s), "hi\n") << "served once the slot frees";
     listener.close();

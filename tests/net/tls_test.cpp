@@ -43,7 +43,6 @@ using ::testing::HasSubstr;
 
 const asio::ip::address loopback = asio::ip::make_address("127.0.0.1");
 
-
 // Runs coroutines on one io_context for a bounded time. The coroutines used
 // below are named lambdas (`auto server = [&]...; tasks.spawn(server());`):
 // the lambda object must outlive its coroutine, which reads its captures

@@ -15,7 +15,9 @@ using namespace std::chrono_literals;
 using asio::ip::udp;
 const udp::endpoint any_loopback{asio::ip::address_v4::loopback(), 0};
 
-std::span<const char> bytes(std::string_view s) { return {s.data(), s.size()}; }
+std::span<const char> bytes(std::string_view s) {
+  return {s.data(), s.size()};
+}
 
 TEST(udp_socket, round_trips_a_datagram_between_bound_sockets) {
   test::run_bounded([]() -> asio::awaitable<void> {

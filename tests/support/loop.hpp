@@ -17,27 +17,27 @@
 
 // GoogleTest's ASSERT_* and GTEST_SKIP `return`, which a coroutine cannot;
 // these are their coroutine forms.
-#define CO_ASSERT_TRUE(cond)                                      \
-  do {                                                            \
-    if (!(cond)) {                                                \
-      ADD_FAILURE() << "CO_ASSERT_TRUE(" #cond ") failed";        \
-      co_return;                                                  \
-    }                                                             \
+#define CO_ASSERT_TRUE(cond)                               \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      ADD_FAILURE() << "CO_ASSERT_TRUE(" #cond ") failed"; \
+      co_return;                                           \
+    }                                                      \
   } while (0)
 #define CO_ASSERT_FALSE(cond) CO_ASSERT_TRUE(!(cond))
 // For a result<T> or error_code-returning call: fails with the error's message.
-#define CO_ASSERT_OK(r)                                                   \
-  do {                                                                    \
-    if (!(r)) {                                                           \
-      ADD_FAILURE() << #r " failed: " << (r).error().message();            \
-      co_return;                                                          \
-    }                                                                     \
+#define CO_ASSERT_OK(r)                                         \
+  do {                                                          \
+    if (!(r)) {                                                 \
+      ADD_FAILURE() << #r " failed: " << (r).error().message(); \
+      co_return;                                                \
+    }                                                           \
   } while (0)
 // Skips the current test (reported when run_bounded returns).
-#define CO_SKIP(reason)                     \
-  do {                                      \
+#define CO_SKIP(reason)                      \
+  do {                                       \
     ::trellis::test::skip_reason() = reason; \
-    co_return;                              \
+    co_return;                               \
   } while (0)
 
 namespace trellis::test {

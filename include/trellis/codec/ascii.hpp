@@ -26,7 +26,9 @@ constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 // OWS = *( SP / HTAB ).
-constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+constexpr bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
 
 // `s` without leading and trailing OWS.
 constexpr std::string_view trim_ows(std::string_view s) noexcept {

@@ -40,8 +40,8 @@ class field {
   template <std::signed_integral T>
   field(std::string_view key, T v) : key_(key), kind_(kind::signed_int), i_(v) {}
   template <std::unsigned_integral T>
-    requires(!std::same_as<T, bool>)
-  field(std::string_view key, T v) : key_(key), kind_(kind::unsigned_int), u_(v) {}
+  requires(!std::same_as<T, bool>) field(std::string_view key, T v)
+      : key_(key), kind_(kind::unsigned_int), u_(v) {}
   template <std::floating_point T>
   field(std::string_view key, T v) : key_(key), kind_(kind::floating), d_(v) {}
 
@@ -74,9 +74,15 @@ void write(level l, std::string_view msg, fields f);
 }  // namespace detail
 
 // The least severe level that is written (default: info).
-inline void set_level(level l) noexcept { detail::threshold.store(l, std::memory_order_relaxed); }
-inline level current_level() noexcept { return detail::threshold.load(std::memory_order_relaxed); }
-inline bool enabled(level l) noexcept { return l >= current_level() && l != level::off; }
+inline void set_level(level l) noexcept {
+  detail::threshold.store(l, std::memory_order_relaxed);
+}
+inline level current_level() noexcept {
+  return detail::threshold.load(std::memory_order_relaxed);
+}
+inline bool enabled(level l) noexcept {
+  return l >= current_level() && l != level::off;
+}
 
 void set_format(format f) noexcept;
 // Replaces the output (default: stderr). An empty function restores stderr.
@@ -89,10 +95,20 @@ bool parse_level(std::string_view name, level& out) noexcept;
 inline void write(level l, std::string_view msg, fields f = {}) {
   if (enabled(l)) detail::write(l, msg, f);
 }
-inline void trace(std::string_view msg, fields f = {}) { write(level::trace, msg, f); }
-inline void debug(std::string_view msg, fields f = {}) { write(level::debug, msg, f); }
-inline void info(std::string_view msg, fields f = {}) { write(level::info, msg, f); }
-inline void warn(std::string_view msg, fields f = {}) { write(level::warn, msg, f); }
-inline void error(std::string_view msg, fields f = {}) { write(level::error, msg, f); }
+inline void trace(std::string_view msg, fields f = {}) {
+  write(level::trace, msg, f);
+}
+inline void debug(std::string_view msg, fields f = {}) {
+  write(level::debug, msg, f);
+}
+inline void info(std::string_view msg, fields f = {}) {
+  write(level::info, msg, f);
+}
+inline void warn(std::string_view msg, fields f = {}) {
+  write(level::warn, msg, f);
+}
+inline void error(std::string_view msg, fields f = {}) {
+  write(level::error, msg, f);
+}
 
 }  // namespace trellis::core::log

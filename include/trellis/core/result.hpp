@@ -23,8 +23,7 @@ namespace trellis {
 struct unexpected {
   std::error_code code;
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  unexpected(E e) : code(make_error_code(e)) {}
+  requires std::is_error_code_enum_v<E> unexpected(E e) : code(make_error_code(e)) {}
   unexpected(std::error_code ec) : code(ec) {}
 };
 
@@ -51,15 +50,39 @@ class [[nodiscard]] result {
     return has_value() ? std::error_code{} : std::get<1>(v_);
   }
 
-  T& value() & { check(); return std::get<0>(v_); }
-  const T& value() const& { check(); return std::get<0>(v_); }
-  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
 
-  T& operator*() & noexcept { assert(has_value()); return *std::get_if<0>(&v_); }
-  const T& operator*() const& noexcept { assert(has_value()); return *std::get_if<0>(&v_); }
-  T&& operator*() && noexcept { assert(has_value()); return std::move(*std::get_if<0>(&v_)); }
-  T* operator->() noexcept { assert(has_value()); return std::get_if<0>(&v_); }
-  const T* operator->() const noexcept { assert(has_value()); return std::get_if<0>(&v_); }
+  T& operator*() & noexcept {
+    assert(has_value());
+    return *std::get_if<0>(&v_);
+  }
+  const T& operator*() const& noexcept {
+    assert(has_value());
+    return *std::get_if<0>(&v_);
+  }
+  T&& operator*() && noexcept {
+    assert(has_value());
+    return std::move(*std::get_if<0>(&v_));
+  }
+  T* operator->() noexcept {
+    assert(has_value());
+    return std::get_if<0>(&v_);
+  }
+  const T* operator->() const noexcept {
+    assert(has_value());
+    return std::get_if<0>(&v_);
+  }
 
   template <class U>
   T value_or(U&& fallback) const& {

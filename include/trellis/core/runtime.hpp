@@ -158,17 +158,19 @@ class runtime {
   void stop();
 
   // True once drain() or stop() was called.
-  bool stopping() const noexcept { return phase_.load(std::memory_order_acquire) != phase::running; }
+  bool stopping() const noexcept {
+    return phase_.load(std::memory_order_acquire) != phase::running;
+  }
 
  private:
   friend class worker;
   enum class phase : std::uint8_t { running, draining, stopped };
-  void worker_idle();          // a worker's io_context ran out of work
+  void worker_idle();  // a worker's io_context ran out of work
   void on_control(std::function<void()> fn);
 
   runtime_options options_;
   std::vector<std::unique_ptr<worker>> workers_;
-  asio::io_context control_;   // signals and the drain deadline, on run()'s thread
+  asio::io_context control_;  // signals and the drain deadline, on run()'s thread
   std::atomic<phase> phase_{phase::running};
   std::atomic<std::size_t> running_workers_{0};
   bool ran_ = false;

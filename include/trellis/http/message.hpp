@@ -81,7 +81,9 @@ class request {
     return {};
   }
   // Set by the router. REQUIRES: both views outlive the handler call.
-  void set_param(std::string_view name, std::string_view value) { params_.emplace_back(name, value); }
+  void set_param(std::string_view name, std::string_view value) {
+    params_.emplace_back(name, value);
+  }
   std::size_t params_size() const noexcept { return params_.size(); }
   void truncate_params(std::size_t n) { params_.resize(n); }
 
@@ -97,7 +99,8 @@ class request {
   asio::awaitable<result<std::string>> read_body(std::size_t max = SIZE_MAX);
 
   // Used by the server to bind a request to a parsed head and a body source.
-  void bind(const request_head& head, body_source* body, const asio::ip::tcp::endpoint& remote, bool is_secure);
+  void bind(const request_head& head, body_source* body, const asio::ip::tcp::endpoint& remote,
+            bool is_secure);
 
  private:
   const request_head* head_ = nullptr;

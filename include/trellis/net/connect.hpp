@@ -49,11 +49,12 @@ asio::awaitable<result<asio::ip::tcp::socket>> connect(asio::ip::tcp::endpoint a
 
 // Happy Eyeballs over `addresses` (see above). Returns net::error::no_addresses
 // for an empty list. The span must stay valid until the call completes.
-asio::awaitable<result<asio::ip::tcp::socket>> connect(std::span<const asio::ip::tcp::endpoint> addresses,
-                                                       connect_options options = {});
+asio::awaitable<result<asio::ip::tcp::socket>> connect(
+    std::span<const asio::ip::tcp::endpoint> addresses, connect_options options = {});
 
 // The order in which connect() tries `addresses`: families interleaved,
 // starting with the family of the first address, relative order kept.
-std::vector<asio::ip::tcp::endpoint> interleave_families(std::span<const asio::ip::tcp::endpoint> addresses);
+std::vector<asio::ip::tcp::endpoint> interleave_families(
+    std::span<const asio::ip::tcp::endpoint> addresses);
 
 }  // namespace trellis::net

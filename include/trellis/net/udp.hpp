@@ -49,12 +49,12 @@ class udp_socket {
   using duration = std::chrono::steady_clock::duration;
 
   // A socket bound to `local` (port 0: the kernel picks), able to talk to anyone.
-  static result<udp_socket> bind(const asio::any_io_executor& ex, const asio::ip::udp::endpoint& local,
-                                 udp_options options = {});
+  static result<udp_socket> bind(const asio::any_io_executor& ex,
+                                 const asio::ip::udp::endpoint& local, udp_options options = {});
   // A socket connected to `peer`, bound to an ephemeral port chosen by the
   // kernel (random, which is what DNS clients want against spoofing).
-  static result<udp_socket> connect(const asio::any_io_executor& ex, const asio::ip::udp::endpoint& peer,
-                                    udp_options options = {});
+  static result<udp_socket> connect(const asio::any_io_executor& ex,
+                                    const asio::ip::udp::endpoint& peer, udp_options options = {});
 
   udp_socket(udp_socket&&) noexcept = default;
   udp_socket& operator=(udp_socket&&) noexcept = default;
@@ -65,8 +65,8 @@ class udp_socket {
   // Receives one datagram from the connected peer within `timeout`.
   asio::awaitable<result<std::size_t>> receive(std::span<char> buffer, duration timeout);
   // Sends one datagram to `to`.
-  asio::awaitable<std::error_code> send_to(std::span<const char> bytes, const asio::ip::udp::endpoint& to,
-                                           duration timeout);
+  asio::awaitable<std::error_code> send_to(std::span<const char> bytes,
+                                           const asio::ip::udp::endpoint& to, duration timeout);
   // Sends one datagram to the connected peer.
   asio::awaitable<std::error_code> send(std::span<const char> bytes, duration timeout);
 

@@ -24,21 +24,14 @@ constexpr std::array<bool, 256> make_tchar() {
 
 constexpr auto k_tchar = make_tchar();
 
-
-
-
-
 class category final : public std::error_category {
  public:
   const char* name() const noexcept override { return "trellis.http.fields"; }
   std::string message(int v) const override {
     switch (static_cast<field_error>(v)) {
-      case field_error::bad_name:
-        return "invalid header field name";
-      case field_error::bad_value:
-        return "invalid header field value (control character)";
-      case field_error::too_large:
-        return "header fields too large";
+      case field_error::bad_name: return "invalid header field name";
+      case field_error::bad_value: return "invalid header field value (control character)";
+      case field_error::too_large: return "header fields too large";
     }
     return "unknown fields error";
   }

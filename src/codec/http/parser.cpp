@@ -19,8 +19,8 @@
 // word at a time, so every other field costs one switch. The chunked body
 // decoder keeps its state in locals while it scans and hands out one run of
 // data per call, consuming the framing on both sides of it.
-#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/parser.hpp"
+#include "trellis/codec/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -95,7 +95,6 @@ inline int hex_value(unsigned char c) noexcept {
   if (l >= 'a' && l <= 'f') return l - 'a' + 10;
   return -1;
 }
-
 
 inline std::uint64_t load64(const char* p) noexcept {
   std::uint64_t v;
@@ -454,8 +453,7 @@ error on_field(detail::head_state& s, const char* base, const char* end, const c
     case 17:
       if (token_is(name, "transfer-encoding")) parse_transfer_encoding(v, f);
       break;
-    default:
-      break;
+    default: break;
   }
   return {};
 }
@@ -526,40 +524,23 @@ parse_status scan_head(detail::head_state& s, std::string_view in) noexcept {
   unsigned char c = 0;
 
   switch (static_cast<head_step>(s.state)) {
-    case h_start:
-      goto start;
-    case h_start_lf:
-      goto start_lf;
-    case h_method:
-      goto method;
-    case h_target:
-      goto target;
-    case h_version:
-      goto version;
-    case h_status_version:
-      goto status_version;
-    case h_status_code:
-      goto status_code;
-    case h_reason:
-      goto reason;
-    case h_reason_lf:
-      goto reason_lf;
-    case h_line:
-      goto line;
-    case h_name:
-      goto name;
-    case h_ows:
-      goto ows;
-    case h_value:
-      goto value;
-    case h_value_lf:
-      goto value_lf;
-    case h_final_lf:
-      goto final_lf;
-    case h_done:
-      return parse_status::done;
-    case h_error:
-      return parse_status::error;
+    case h_start: goto start;
+    case h_start_lf: goto start_lf;
+    case h_method: goto method;
+    case h_target: goto target;
+    case h_version: goto version;
+    case h_status_version: goto status_version;
+    case h_status_code: goto status_code;
+    case h_reason: goto reason;
+    case h_reason_lf: goto reason_lf;
+    case h_line: goto line;
+    case h_name: goto name;
+    case h_ows: goto ows;
+    case h_value: goto value;
+    case h_value_lf: goto value_lf;
+    case h_final_lf: goto final_lf;
+    case h_done: return parse_status::done;
+    case h_error: return parse_status::error;
   }
 
 start:
@@ -1013,20 +994,13 @@ parser_limits checked(parser_limits l) {
 // framing, routing and connection control.
 bool forbidden_trailer(std::string_view lowered) noexcept {
   switch (lowered.size()) {
-    case 2:
-      return lowered == "te";
-    case 4:
-      return lowered == "host";
-    case 7:
-      return lowered == "trailer" || lowered == "upgrade";
-    case 10:
-      return lowered == "connection" || lowered == "keep-alive";
-    case 14:
-      return lowered == "content-length";
-    case 17:
-      return lowered == "transfer-encoding";
-    default:
-      return false;
+    case 2: return lowered == "te";
+    case 4: return lowered == "host";
+    case 7: return lowered == "trailer" || lowered == "upgrade";
+    case 10: return lowered == "connection" || lowered == "keep-alive";
+    case 14: return lowered == "content-length";
+    case 17: return lowered == "transfer-encoding";
+    default: return false;
   }
 }
 
@@ -1045,19 +1019,13 @@ void body_decoder::start(framing f, std::uint64_t length) noexcept {
   reset();
   switch (f) {
     case framing::none:
-    case framing::tunnel:
-      state_ = s_done;
-      break;
+    case framing::tunnel: state_ = s_done; break;
     case framing::content_length:
       remaining_ = length;
       state_ = length != 0 ? s_length : s_done;
       break;
-    case framing::chunked:
-      state_ = s_size_first;
-      break;
-    case framing::until_close:
-      state_ = s_until_close;
-      break;
+    case framing::chunked: state_ = s_size_first; break;
+    case framing::until_close: state_ = s_until_close; break;
   }
 }
 
@@ -1070,15 +1038,10 @@ http::error body_decoder::fail(http::error e) noexcept {
 http::error body_decoder::finish() noexcept {
   switch (state_) {
     case s_idle:
-    case s_done:
-      return {};
-    case s_error:
-      return err_;
-    case s_until_close:
-      state_ = s_done;
-      return {};
-    default:
-      return fail(error::partial_message);
+    case s_done: return {};
+    case s_error: return err_;
+    case s_until_close: state_ = s_done; return {};
+    default: return fail(error::partial_message);
   }
 }
 
@@ -1087,10 +1050,8 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
   data = {};
   switch (state_) {
     case s_idle:
-    case s_done:
-      return std::size_t{0};
-    case s_error:
-      return unexpected(err_);
+    case s_done: return std::size_t{0};
+    case s_error: return unexpected(err_);
     case s_length: {
       const std::size_t n =
           remaining_ < in.size() ? static_cast<std::size_t>(remaining_) : in.size();
@@ -1104,8 +1065,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
       total_ += in.size();
       data = in;
       return in.size();
-    default:
-      break;
+    default: break;
   }
 
   // Chunked (RFC 9112 §7.1). Framing bytes are consumed as they come (the
@@ -1208,8 +1168,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
           st = s_data;
         }
         continue;
-      default:
-        break;
+      default: break;
     }
 
     if (st <= s_ext_after_quoted) {
@@ -1298,8 +1257,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
           else
             return bad(error::bad_chunk_extension);
           break;
-        default:
-          return bad(error::bad_chunk);
+        default: return bad(error::bad_chunk);
       }
       ++p;
       continue;
@@ -1361,8 +1319,7 @@ result<std::size_t> body_decoder::decode(std::string_view in, std::string_view& 
         st = s_done;
         ++p;
         goto done;
-      default:
-        return bad(error::bad_chunk);
+      default: return bad(error::bad_chunk);
     }
     ++p;
   }

@@ -52,8 +52,7 @@ constexpr method parse_method(std::string_view token) noexcept {
       if (token == "OPTIONS") return method::options;
       if (token == "CONNECT") return method::connect;
       break;
-    default:
-      break;
+    default: break;
   }
   return method::other;
 }
@@ -62,26 +61,16 @@ constexpr method parse_method(std::string_view token) noexcept {
 // an empty view for method::other, whose text only the request knows.
 constexpr std::string_view to_string(method m) noexcept {
   switch (m) {
-    case method::get:
-      return "GET";
-    case method::head:
-      return "HEAD";
-    case method::post:
-      return "POST";
-    case method::put:
-      return "PUT";
-    case method::delete_:
-      return "DELETE";
-    case method::connect:
-      return "CONNECT";
-    case method::options:
-      return "OPTIONS";
-    case method::trace:
-      return "TRACE";
-    case method::patch:
-      return "PATCH";
-    case method::other:
-      return {};
+    case method::get: return "GET";
+    case method::head: return "HEAD";
+    case method::post: return "POST";
+    case method::put: return "PUT";
+    case method::delete_: return "DELETE";
+    case method::connect: return "CONNECT";
+    case method::options: return "OPTIONS";
+    case method::trace: return "TRACE";
+    case method::patch: return "PATCH";
+    case method::other: return {};
   }
   return {};
 }

@@ -45,11 +45,17 @@ void write_content_length(std::string& out, std::uint64_t n);
 // its closing CRLF follow (write_chunk_end).
 void write_chunk_header(std::string& out, std::size_t size);
 // The CRLF that closes a chunk's data.
-inline void write_chunk_end(std::string& out) { out += "\r\n"; }
+inline void write_chunk_end(std::string& out) {
+  out += "\r\n";
+}
 // The last chunk "0\r\n"; the caller then writes trailer fields (if any)
 // with write_field and ends the message with write_end_of_head().
-inline void write_last_chunk(std::string& out) { out += "0\r\n"; }
+inline void write_last_chunk(std::string& out) {
+  out += "0\r\n";
+}
 // The empty line that ends a head or a trailer section.
-inline void write_end_of_head(std::string& out) { out += "\r\n"; }
+inline void write_end_of_head(std::string& out) {
+  out += "\r\n";
+}
 
 }  // namespace trellis::http
