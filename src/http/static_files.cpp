@@ -376,10 +376,9 @@ asio::awaitable<void> serve(const directory& dir, request& req, response& res) {
     co_return;
   }
 
-  // The route's "*" capture is a view into the path (never null, even when
-  // empty); param() gives a null view when the route has no "*".
-  const std::string_view star = req.param("*");
-  const std::string_view raw = star.data() != nullptr ? star : req.path();
+  // Under "/static/*" the file is the "*" capture (possibly empty: the
+  // directory itself); on a route without one, the whole path.
+  const std::string_view raw = req.has_param("*") ? req.param("*") : req.path();
   auto rel = relative_path(raw, opt);
   if (!rel) {
     not_found(res);

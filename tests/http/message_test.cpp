@@ -42,8 +42,11 @@ TEST(http_request, takes_the_path_of_an_absolute_form_target) {
 TEST(http_request, keeps_router_params_until_rebound) {
   bound_request b("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
   b.req.set_param("id", "42");
+  b.req.set_param("*", "");
   EXPECT_EQ(b.req.param("id"), "42");
   EXPECT_EQ(b.req.param("other"), "");
+  EXPECT_TRUE(b.req.has_param("*")) << "an empty capture is still a capture";
+  EXPECT_FALSE(b.req.has_param("other"));
   b.req.bind(b.parser.head(), nullptr, {}, false);
   EXPECT_EQ(b.req.param("id"), "");
 }

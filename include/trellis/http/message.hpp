@@ -80,6 +80,13 @@ class request {
       if (k == name) return v;
     return {};
   }
+  // Whether the router captured a parameter of that name (a "*" capture
+  // may be empty, which param() alone cannot tell from "no capture").
+  bool has_param(std::string_view name) const noexcept {
+    for (const auto& [k, v] : params_)
+      if (k == name) return true;
+    return false;
+  }
   // Set by the router. REQUIRES: both views outlive the handler call.
   void set_param(std::string_view name, std::string_view value) {
     params_.emplace_back(name, value);
