@@ -81,6 +81,7 @@ class reader {
   // name's bytes in place (a pointer counts two octets).
   std::error_code read_name(name& out) {
     std::string wire;
+    wire.reserve(64);
     std::size_t at = pos_;
     std::size_t resume = 0;    // where pos_ goes after the first pointer
     std::size_t floor = pos_;  // a pointer must point strictly before this
@@ -110,7 +111,7 @@ class reader {
       at += 1 + len;
     }
     pos_ = resume;
-    auto n = name::from_wire(wire);
+    auto n = name::from_wire(std::move(wire));
     if (!n) return n.error();
     out = std::move(*n);
     return {};

@@ -105,6 +105,10 @@ result<name> name::from_text(std::string_view text, const name& origin) {
 }
 
 result<name> name::from_wire(std::string_view wire) {
+  return from_wire(std::string(wire));
+}
+
+result<name> name::from_wire(std::string&& wire) {
   std::size_t i = 0;
   while (true) {
     if (i >= wire.size()) return unexpected(error::truncated_message);
@@ -115,7 +119,7 @@ result<name> name::from_wire(std::string_view wire) {
   }
   if (i + 1 != wire.size()) return unexpected(error::trailing_data);
   if (wire.size() > max_name_length) return unexpected(error::name_too_long);
-  return name(std::string(wire));
+  return name(std::move(wire));
 }
 
 std::string name::to_string() const {

@@ -47,6 +47,8 @@ class name {
   // REQUIRES: `wire` is a valid uncompressed wire-form name (as produced by
   // wire()); used by the decoder and by tests. Returns an error otherwise.
   static result<name> from_wire(std::string_view wire);
+  // The same, taking ownership of the bytes instead of copying them.
+  static result<name> from_wire(std::string&& wire);
 
   // Presentation text, always absolute ("www.example.com.", "." for root).
   std::string to_string() const;
