@@ -291,8 +291,10 @@ struct zone::impl {
     return r;
   }
 
+  // Appends the records of `set` under `owner`; sets `varies` when the
+  // choice or order came from the random source or the rotation counter.
   void append(const name& owner, const rrset& set, std::vector<record>& out,
-              const random_source& random) const {
+              const random_source& random, bool& varies) const {
     const std::size_t n = set.records.size();
     auto push = [&](std::size_t i) {
       out.push_back(record{owner, set.type, rclass::in, set.ttl, set.records[i]});
@@ -312,6 +314,7 @@ struct zone::impl {
       std::uint64_t total = 0;
       for (auto x : w) total += x;
       const std::size_t want = std::min(std::max<std::size_t>(options.weighted_answers, 1), n);
+      varies = true;
       for (std::size_t k = 0; k < want && !pool.empty(); ++k) {
         std::uint64_t x = (random ? random(total) : default_random(total)) % total;
         std::size_t pick = 0;
@@ -324,8 +327,10 @@ struct zone::impl {
       return;
     }
     std::size_t start = 0;
-    if (options.rotate && n > 1 && is_address(set.type))
+    if (options.rotate && n > 1 && is_address(set.type)) {
       start = static_cast<std::size_t>(rotation.fetch_add(1, std::memory_order_relaxed) % n);
+      varies = true;
+    }
     for (std::size_t k = 0; k < n; ++k) push((start + k) % n);
   }
 
@@ -364,7 +369,7 @@ struct zone::impl {
     const rrset* cut_ns = nullptr;
     if (const name* cut = find_cut(q.qname, &cut_ns)) {  // a referral (RFC 1034 §4.3.2 step 3b)
       r.authoritative = false;
-      append(*cut, *cut_ns, r.authorities, random);
+      append(*cut, *cut_ns, r.authorities, random, r.varies);
       add_additionals(r.authorities, r.additionals);
       return r;
     }
@@ -379,13 +384,13 @@ struct zone::impl {
         return r;
       }
       if (q.qtype == rtype::any && !nd->sets.empty()) {
-        for (const auto& set : nd->sets) append(current, set, r.answers, random);
+        for (const auto& set : nd->sets) append(current, set, r.answers, random, r.varies);
         add_additionals(r.answers, r.additionals);
         return r;
       }
       if (const rrset* set = nd->get(q.qtype)) {
         const std::size_t first = r.answers.size();
-        append(current, *set, r.answers, random);
+        append(current, *set, r.answers, random, r.varies);
         add_additionals({r.answers.begin() + static_cast<std::ptrdiff_t>(first), r.answers.end()},
                         r.additionals);
         return r;
@@ -395,7 +400,7 @@ struct zone::impl {
         r.authorities.push_back(negative_soa());  // NODATA (RFC 2308 §2.2)
         return r;
       }
-      append(current, *cname, r.answers, random);
+      append(current, *cname, r.answers, random, r.varies);
       const name& target = std::get<cname_data>(cname->records.front()).target;
       seen.push_back(current);
       // Stop where the chain leaves the zone (the resolver goes on), enters

@@ -28,6 +28,7 @@
 
 #include "support/process.hpp"
 #include "trellis/codec/dns/message.hpp"
+#include "trellis/codec/dns/text.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/core/runtime.hpp"
@@ -51,10 +52,14 @@ name n(std::string_view text) {
   return name::from_text(text).value();
 }
 
-// big.test.: 100 A records at many.big.test., far over any UDP size.
+// big.test.: 100 A records at many.big.test. (rotated), and one TXT record
+// of six 250-octet strings at text.big.test. (fixed), far over any UDP size.
 zone big_zone() {
   std::string text = "$ORIGIN big.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 127.0.0.1\n";
   for (int i = 1; i <= 100; ++i) text += "many A 127.0.1." + std::to_string(i) + "\n";
+  text += "text TXT";
+  for (char c = 'a'; c < 'g'; ++c) text += " \"" + std::string(250, c) + "\"";
+  text += "\n";
   return zone::parse_master(text, "big.zone");
 }
 
@@ -232,6 +237,19 @@ std::optional<std::vector<message>> read_tcp(raw_socket& s, std::size_t count) {
     }
   }
   return out;
+}
+
+// The bytes of the next length-prefixed message on a TCP socket; empty on
+// time-out or close.
+std::vector<std::uint8_t> read_tcp_bytes(raw_socket& s) {
+  tcp_framer framer;
+  for (int reads = 0; reads < 1000; ++reads) {
+    auto bytes = s.read();
+    if (!bytes || bytes->empty()) return {};
+    framer.feed(*bytes);
+    if (auto m = framer.next()) return {m->begin(), m->end()};
+  }
+  return {};
 }
 
 std::vector<std::uint8_t> framed(const std::vector<std::vector<std::uint8_t>>& messages) {
@@ -544,6 +562,116 @@ TEST(DnsServer, AnswersMalformedDatagramsWithFormerrAndDropsRunts) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->id, 77);
   EXPECT_EQ(m->rcode, rcode::notimp);
+}
+
+// Queries of many shapes, each sent twice over UDP and over TCP: every
+// response must be byte for byte what respond() (the full path, no cache)
+// gives, whether it came from the worker's answer cache or not. Rotated and
+// weighted names are left out: their answers change from one query to the
+// next by design (see CachedServerStillRotatesAndWeighs); text.big.test.
+// is a fixed answer that is truncated over UDP at every size.
+void expect_answers_of_the_full_path(test_server& ts) {
+  struct shape {
+    std::string qname;
+    rtype type;
+    rclass klass = rclass::in;
+  };
+  const std::vector<shape> shapes = {
+      {"www.example.test.", rtype::a},
+      {"WWW.Example.TEST.", rtype::a},
+      {"www.example.test.", rtype::aaaa},
+      {"alias.example.test.", rtype::a},
+      {"ALIAS.example.test.", rtype::a},
+      {"nope.example.test.", rtype::a},
+      {"NoPe.example.test.", rtype::a},
+      {"example.test.", rtype::mx},
+      {"example.test.", rtype::any},
+      {"txt.example.test.", rtype::txt},
+      {"www.example.test.", rtype::mx},
+      {"x.apps.example.test.", rtype::a},
+      {"X.Apps.Example.Test.", rtype::a},
+      {"deep.sub.example.test.", rtype::a},
+      {"_http._tcp.example.test.", rtype::srv},
+      {"text.big.test.", rtype::txt},
+      {"www.example.test.", rtype::a, rclass::ch},
+      {"www.elsewhere.test.", rtype::a},
+      {"example.test.", rtype::axfr},
+  };
+  raw_socket u(SOCK_DGRAM, ts.port());
+  raw_socket t(SOCK_STREAM, ts.port());
+  ASSERT_TRUE(u.connected());
+  ASSERT_TRUE(t.connected());
+  std::uint16_t id = 100;
+  for (const auto& s : shapes)
+    for (const std::uint16_t udp_size : {0, 512, 1232, 4096})
+      for (int variant = 0; variant < 4; ++variant) {
+        message q =
+            make_query(++id, question{n(s.qname), s.type, s.klass}, udp_size, (variant & 1) != 0);
+        q.cd = (variant & 2) != 0;
+        if (q.edns && variant == 3) {
+          q.edns->dnssec_ok = true;
+          q.edns->options.push_back({10, {1, 2, 3, 4, 5, 6, 7, 8}});  // a client cookie
+        }
+        const auto bytes = query_bytes(q);
+        SCOPED_TRACE(s.qname + " " + to_string(s.type) + " udp " + std::to_string(udp_size) +
+                     " variant " + std::to_string(variant));
+        for (int round = 0; round < 2; ++round) {
+          ASSERT_TRUE(u.send(bytes));
+          auto reply = u.read();
+          ASSERT_TRUE(reply);
+          EXPECT_EQ(*reply, ts.srv().respond(bytes, true));
+          ASSERT_TRUE(t.send(framed({bytes})));
+          EXPECT_EQ(read_tcp_bytes(t), ts.srv().respond(bytes, false));
+        }
+      }
+  const double all = static_cast<double>(id - 100) * 2;
+  EXPECT_TRUE(eventually([&] {
+    return metric(ts.srv(), "trellis_dns_queries_total{transport=\"udp\"}") == all &&
+           metric(ts.srv(), "trellis_dns_queries_total{transport=\"tcp\"}") == all;
+  }));
+  // Every NXDOMAIN counted, those answered from the cache too.
+  EXPECT_EQ(metric(ts.srv(), "trellis_dns_responses_total{rcode=\"NXDOMAIN\"}"), 32 * 2 * 2);
+  EXPECT_GT(metric(ts.srv(), "trellis_dns_truncated_total"), 0.0);
+}
+
+TEST(DnsServer, CachedAnswersAreThoseOfTheFullPath) {
+  test_server ts;
+  expect_answers_of_the_full_path(ts);
+}
+
+TEST(DnsServer, AnswersAreTheSameWithoutTheCacheOrWithATinyOne) {
+  {
+    test_server off({.answer_cache_size = 0});
+    expect_answers_of_the_full_path(off);
+  }
+  test_server tiny({.answer_cache_size = 1500});  // a few entries: starts over often
+  expect_answers_of_the_full_path(tiny);
+}
+
+TEST(DnsServer, CachedServerStillRotatesAndWeighs) {
+  test_server ts;
+  raw_socket u(SOCK_DGRAM, ts.port());
+  ASSERT_TRUE(u.connected());
+  auto ask = [&](std::string_view qname) {
+    EXPECT_TRUE(u.send(query_bytes(query(qname, rtype::a))));
+    auto reply = u.read();
+    EXPECT_TRUE(reply);
+    return reply ? decode(*reply).value() : message{};
+  };
+  std::set<std::string> firsts;
+  for (int i = 0; i < 3; ++i) {
+    const message m = ask("rr.example.test.");
+    ASSERT_EQ(m.answers.size(), 3u);
+    firsts.insert(to_string(m.answers.front()));
+  }
+  EXPECT_EQ(firsts.size(), 3u) << "three answers in a row start at three different records";
+  std::set<std::string> picks;
+  for (int i = 0; i < 200 && picks.size() < 2; ++i) {
+    const message m = ask("canary.example.test.");
+    ASSERT_EQ(m.answers.size(), 1u);
+    picks.insert(to_string(m.answers.front()));
+  }
+  EXPECT_EQ(picks.size(), 2u) << "both weighted records are drawn";
 }
 
 TEST(DnsServer, ClosesIdleTcpConnections) {

@@ -13,7 +13,9 @@
 //   - a class other than IN (or ANY): REFUSED; AXFR/IXFR: REFUSED (zone
 //     transfers are not offered).
 //
-// UDP: one socket per worker, SO_REUSEPORT on the same port. A response
+// UDP: one socket per worker, SO_REUSEPORT on the same port, read and
+// written in batches (recvmmsg/sendmmsg: one pair of system calls for all
+// the queries waiting, up to 32). A response
 // must fit the client's buffer: 512 octets without EDNS, else the client's
 // advertised size, at least 512 and at most `max_udp_size`. The encoder
 // drops whole RRsets from the end to fit and sets TC when an answer had to
@@ -28,6 +30,17 @@
 // connection idle for `tcp_idle_timeout` is closed (RFC 7766 §6.2.3), one
 // that does not take its answer within `write_timeout` too; a query whose
 // header cannot be read closes the connection.
+//
+// Answer cache: most queries ask the same few names, and an answer fixed by
+// the zone's data (not drawn from a rotated or weighted RRset) is the same
+// bytes every time but for the ID, the RD and CD bits and the case of the
+// question's name. So each worker keeps the encoded responses of such
+// queries, keyed by question, EDNS presence and UDP size limit, and answers
+// a repeat by copying them and patching those fields in: no decoding, no
+// lookup, no encoding, no allocation. Only queries of the usual shape (one
+// uncompressed question, at most an OPT record of version 0) are cached;
+// every other query, and every answer that varies, takes the full path.
+// The responses are byte for byte those of the full path.
 //
 // Metrics (core metrics, one shard per worker): queries by transport,
 // responses by rcode, truncated UDP responses, dropped datagrams.
@@ -78,6 +91,10 @@ struct server_options {
   // UDP socket settings. The receive buffer absorbs bursts a busy worker
   // cannot read at once; datagrams beyond it are dropped by the kernel.
   net::udp_options udp{.reuse_port = true, .receive_buffer = 1 << 20};
+  // Bytes of encoded answers each worker keeps for repeated questions (see
+  // the top of this file); when full, a worker's cache starts over. 1 MiB
+  // holds thousands of typical answers; 0 turns the cache off.
+  std::size_t answer_cache_size = 1 << 20;
   // Where the server's metrics go. Null: the server keeps its own, see
   // metrics().
   core::metrics_registry* metrics = nullptr;

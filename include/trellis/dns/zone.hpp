@@ -161,6 +161,10 @@ struct lookup_result {
   std::vector<record> answers;
   std::vector<record> authorities;
   std::vector<record> additionals;
+  // True when a rotated or weighted RRset went into the answer, so that
+  // asking again may give another one; false when the answer is fixed by
+  // the zone's data (a server may then keep and reuse its encoding).
+  bool varies = false;
 };
 
 // One RRset as stored: all the records of one owner and type.
