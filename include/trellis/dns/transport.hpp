@@ -1,0 +1,101 @@
+// DNS transport: one query to one server, over UDP with a TCP retry
+// (RFC 1035 §4.2, RFC 7766), and nothing more — no search list, no caching,
+// no server selection. The stub resolver, an iterative resolver and a
+// dig-like tool all build on it.
+//
+// Anti-spoofing (RFC 5452): every query goes out from a fresh UDP socket on
+// a kernel-chosen ephemeral port, with an ID from a cryptographic generator
+// (OpenSSL RAND_bytes). The socket is connected to the server, so the kernel
+// drops datagrams from other addresses or ports, and the sender is checked
+// again on receipt. A datagram is accepted only when its ID, QR bit and
+// question (name case-insensitively, type, class) match the query; anything
+// else is ignored and the transport keeps reading until the deadline. A
+// datagram that matches the ID but fails to decode is ignored the same way
+// (an attacker can send garbage with a guessed ID), but remembered: if
+// nothing better arrives, the error is dns::error::malformed instead of
+// timed_out.
+//
+// EDNS0 (RFC 6891) advertises a 1232-octet UDP buffer by default (DNS Flag
+// Day 2020: no IP fragmentation on common paths). A server that answers
+// FORMERR without an OPT record does not speak EDNS: the query is repeated
+// once without it (RFC 6891 §7). A truncated answer (TC) is retried over TCP
+// with two-octet length framing, within what is left of the deadline.
+//
+// The response's RCODE is not an error here: NXDOMAIN, SERVFAIL and REFUSED
+// come back as a successful exchange whose message says so; the caller
+// decides. Errors are: dns::error::timed_out (no acceptable answer in
+// time), dns::error::malformed (only undecodable answers arrived), the
+// socket's own errors (connection_refused when the server's port is closed:
+// ICMP port unreachable on the connected socket), and dns::error::bad_query
+// for a query that cannot be encoded.
+//
+// Thread-safety: each call is independent and runs on the caller's
+// executor; calls may run concurrently on the same executor.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/udp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "trellis/codec/dns/message.hpp"
+#include "trellis/core/result.hpp"
+
+namespace trellis::dns {
+
+struct query_options {
+  // Deadline for the whole exchange: the UDP wait and, when TC is set, the
+  // TCP retry together. A resolver sets it per try; a lower value moves on
+  // to the next server sooner but gives up on slow, far servers.
+  std::chrono::milliseconds timeout{5000};
+  // The RD bit. A stub asks a recursive server (true); an iterative
+  // resolver asks authoritative servers (false).
+  bool recursion_desired = true;
+  // EDNS0 UDP payload size advertised; 0 sends no OPT record and limits
+  // answers to 512 octets (more truncation, more TCP).
+  std::uint16_t edns_udp_size = 1232;
+  // Set the DO bit (RFC 3225) to ask for DNSSEC records.
+  bool dnssec_ok = false;
+  // Skip UDP and ask over TCP only (dig +tcp, zone transfers, or after a
+  // UDP answer proved too big).
+  bool tcp_only = false;
+  // Retry over TCP when the UDP answer has TC. Off: the truncated answer is
+  // returned as is (dig +ignore).
+  bool tcp_fallback = true;
+};
+
+// One completed exchange.
+struct exchange_result {
+  message response;                   // the accepted answer, decoded
+  asio::ip::udp::endpoint server;     // who answered (address and port)
+  std::chrono::nanoseconds rtt{0};    // from sending to the accepted answer (last transport)
+  bool used_tcp = false;              // the answer came over TCP
+  bool truncated_udp = false;         // a UDP answer with TC came first
+  bool edns_fallback = false;         // the query was repeated without EDNS
+  std::size_t wire_size = 0;          // octets of the accepted answer (without TCP framing)
+  std::size_t ignored_datagrams = 0;  // datagrams that did not match and were dropped
+};
+
+// Sends `q` to `server` and waits for the matching answer. The query's ID
+// is replaced by a fresh random one; its RD flag and EDNS record are set
+// from `options` (the rest of the message — opcode, CD, extra records — is
+// sent as given).
+// REQUIRES: q has exactly one question (otherwise dns::error::bad_query).
+asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& server, message q,
+                                               query_options options = {});
+
+// The same for one question (the common case).
+asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& server,
+                                               const question& q, query_options options = {});
+
+// A fresh 16-bit ID from the CSPRNG (for callers that build their own
+// exchanges, e.g. a server's tests).
+std::uint16_t random_id();
+
+// True when `response` answers `q`: QR set, same ID, one question equal to
+// q's (name case-insensitive, type, class). Exposed for tests and for other
+// transports.
+bool matches(const message& q, const message& response) noexcept;
+
+}  // namespace trellis::dns

@@ -1,0 +1,588 @@
+#include "trellis/dns/resolver.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <limits>
+#include <optional>
+#include <unordered_map>
+
+#include "trellis/core/awaitable.hpp"
+#include "trellis/core/log.hpp"
+#include "trellis/dns/transport.hpp"
+
+namespace trellis::dns {
+namespace detail {
+
+using clock = std::chrono::steady_clock;
+
+struct question_hash {
+  std::size_t operator()(const question& q) const noexcept {
+    return q.qname.hash() ^ (static_cast<std::size_t>(q.qtype) * 0x9e3779b97f4a7c15ull);
+  }
+};
+
+// What asking one question produced.
+struct asked {
+  message response;
+  bool from_cache = false;
+  bool stale = false;
+};
+
+// One question on its way to the servers; identical questions wait on it.
+struct flight {
+  explicit flight(const asio::any_io_executor& ex) : done(ex, clock::time_point::max()) {}
+  asio::steady_timer done;  // cancelled when `outcome` is set
+  std::optional<result<asked>> outcome;
+};
+
+struct server_health {
+  asio::ip::udp::endpoint endpoint;
+  unsigned failures = 0;
+  clock::time_point retry_at{};
+};
+
+struct resolver_state {
+  resolver_state(asio::any_io_executor e, resolver_options o)
+      : ex(std::move(e)), options(std::move(o)), answers(options.cache_options) {
+    for (const auto& ep : options.conf.nameservers) servers.push_back({ep});
+    options.conf.attempts = std::max(options.conf.attempts, 1u);
+  }
+  asio::any_io_executor ex;
+  resolver_options options;
+  dns::cache answers;
+  std::vector<server_health> servers;
+  std::size_t rotate_next = 0;
+  // Weak: the flight lives in the coroutines that lead and wait on it, so
+  // that it (and its timer) go with them if their io_context is destroyed.
+  std::unordered_map<question, std::weak_ptr<flight>, question_hash> flights;
+  resolver_stats stats;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::asked;
+using detail::clock;
+using detail::resolver_state;
+using state_ptr = std::shared_ptr<resolver_state>;
+using asio::ip::address;
+
+bool is_negative(std::error_code ec) {
+  return ec == error::nxdomain || ec == error::nodata;
+}
+
+std::error_code rcode_error(rcode rc) {
+  switch (rc) {
+    case rcode::nxdomain: return error::nxdomain;
+    case rcode::refused: return error::refused;
+    case rcode::notimp: return error::not_implemented;
+    case rcode::formerr: return error::format_error;
+    default: return error::servfail;
+  }
+}
+
+// A transport failure as the resolver reports it: its own dns::error codes,
+// everything else (a refused port, an unreachable network) as servfail.
+std::error_code transport_error(std::error_code ec) {
+  if (ec.category() == dns_category()) return ec;
+  return error::servfail;
+}
+
+message from_hit(const question& q, const cache::hit& h) {
+  message m;
+  m.qr = true;
+  m.rd = true;
+  m.ra = true;
+  m.rcode = h.rcode();
+  m.questions.push_back(q);
+  m.answers = h.answers();
+  m.authorities = h.authorities();
+  return m;
+}
+
+bool healthy(const detail::server_health& s, const resolver_options& o, clock::time_point now) {
+  return s.failures < o.failure_threshold || now >= s.retry_at;
+}
+
+std::vector<std::size_t> server_order(resolver_state& s, clock::time_point now) {
+  const std::size_t n = s.servers.size();
+  const std::size_t start = s.options.conf.rotate ? s.rotate_next++ % n : 0;
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
+  std::stable_partition(order.begin(), order.end(),
+                        [&](std::size_t i) { return healthy(s.servers[i], s.options, now); });
+  return order;
+}
+
+void server_failed(resolver_state& s, std::size_t i) {
+  auto& h = s.servers[i];
+  ++s.stats.server_failures;
+  ++h.failures;
+  if (h.failures >= s.options.failure_threshold) {
+    const unsigned doublings = std::min(h.failures - s.options.failure_threshold, 16u);
+    const auto penalty = std::min(s.options.penalty * (1u << doublings), s.options.max_penalty);
+    h.retry_at = clock::now() + penalty;
+  }
+}
+
+// Outside the coroutines: GCC 12 mishandles std::initializer_list
+// temporaries (log fields) inside a coroutine body.
+void log_failure(const asio::ip::udp::endpoint& server, std::error_code ec) {
+  core::log::debug("dns: server failed",
+                   {{"server", server.address().to_string()}, {"error", ec.message()}});
+}
+
+void log_prefetch_failure(std::error_code ec) {
+  core::log::debug("dns: prefetch failed", {{"error", ec.message()}});
+}
+
+// The servers, attempts × servers tries (see the header).
+asio::awaitable<result<message>> fetch(state_ptr s, question q) {
+  if (s->servers.empty()) co_return unexpected(error::no_servers);
+  const auto order = server_order(*s, clock::now());
+  std::error_code last = error::timed_out;
+  for (unsigned round = 0; round < s->options.conf.attempts; ++round) {
+    const auto timeout = s->options.conf.timeout * (1u << std::min(round, 4u));
+    for (const std::size_t i : order) {
+      ++s->stats.queries_sent;
+      query_options qo;
+      qo.timeout = timeout;
+      qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
+      auto r = co_await query(s->servers[i].endpoint, q, qo);
+      if (!r) {
+        log_failure(s->servers[i].endpoint, r.error());
+        server_failed(*s, i);
+        last = transport_error(r.error());
+        continue;
+      }
+      const rcode rc = r->response.rcode;
+      if (rc == rcode::noerror || rc == rcode::nxdomain) {
+        s->servers[i].failures = 0;
+        co_return std::move(r->response);
+      }
+      server_failed(*s, i);
+      last = rcode_error(rc);
+    }
+  }
+  co_return unexpected(last);
+}
+
+bool stale_eligible(std::error_code ec) {
+  return ec == error::timed_out || ec == error::servfail || ec == error::refused ||
+         ec == error::malformed;
+}
+
+// Network (as the flight's leader), then the cache, or a stale entry.
+asio::awaitable<result<asked>> fetch_and_store(state_ptr s, question q) {
+  auto r = co_await fetch(s, q);
+  if (r) {
+    if (s->options.use_cache) s->answers.insert(q, *r, clock::now());
+    asked out;
+    out.response = std::move(*r);
+    co_return out;
+  }
+  if (s->options.use_cache && stale_eligible(r.error())) {
+    if (auto h = s->answers.lookup_stale(q, clock::now())) {
+      ++s->stats.stale_answers;
+      asked out;
+      out.response = from_hit(q, *h);
+      out.from_cache = true;
+      out.stale = h->stale;
+      co_return out;
+    }
+  }
+  co_return unexpected(r.error());
+}
+
+asio::awaitable<result<asked>> ask(state_ptr s, question q, bool refresh);
+
+void start_prefetch(const state_ptr& s, const question& q) {
+  if (auto it = s->flights.find(q); it != s->flights.end() && !it->second.expired())
+    return;  // already being fetched
+  ++s->stats.prefetches;
+  asio::co_spawn(
+      s->ex,
+      [](state_ptr st, question qq) -> asio::awaitable<void> {
+        auto r = co_await ask(st, std::move(qq), true);
+        if (!r) log_prefetch_failure(r.error());
+      }(s, q),
+      [](std::exception_ptr e) {
+        if (e) core::log::error("dns: prefetch ended with an exception");
+      });
+}
+
+// Cache, single flight, network. `refresh` skips the cache (prefetch).
+asio::awaitable<result<asked>> ask(state_ptr s, question q, bool refresh) {
+  ++s->stats.lookups;
+  if (s->options.use_cache && !refresh) {
+    if (auto h = s->answers.lookup(q, clock::now())) {
+      ++s->stats.cache_hits;
+      if (h->refresh_due && s->options.prefetch) start_prefetch(s, q);
+      asked out;
+      out.response = from_hit(q, *h);
+      out.from_cache = true;
+      co_return out;
+    }
+  }
+  if (auto it = s->flights.find(q); it != s->flights.end()) {
+    if (auto f = it->second.lock()) {
+      ++s->stats.coalesced;
+      // The leader sets the outcome, then cancels the timer: one wake.
+      while (!f->outcome) co_await f->done.async_wait(use_nothrow);
+      co_return *f->outcome;
+    }
+  }
+  auto f = std::make_shared<detail::flight>(s->ex);
+  s->flights[q] = f;
+  auto r = co_await fetch_and_store(s, q);
+  f->outcome = r;
+  s->flights.erase(q);
+  f->done.cancel();
+  co_return r;
+}
+
+record address_record(const name& owner, const address& a) {
+  record r;
+  r.owner = owner;
+  r.ttl = 0;
+  if (a.is_v4()) {
+    r.type = rtype::a;
+    r.data = a_data{a.to_v4().to_bytes()};
+  } else {
+    r.type = rtype::aaaa;
+    r.data = aaaa_data{a.to_v6().to_bytes()};
+  }
+  return r;
+}
+
+bool family_matches(const address& a, rtype type) {
+  return type == rtype::a ? a.is_v4() : a.is_v6();
+}
+
+// Hosts file and localhost, for A and AAAA of the name as typed.
+std::optional<result<answer>> local_answer(resolver_state& s, const name& typed, rtype type) {
+  if (type != rtype::a && type != rtype::aaaa && !is_localhost(typed)) return std::nullopt;
+  answer out;
+  out.qname = typed;
+  out.canonical = typed;
+  out.type = type;
+  if (type == rtype::a || type == rtype::aaaa) {
+    for (const address& a : s.options.hosts.addresses(typed)) {
+      if (family_matches(a, type)) out.records.push_back(address_record(typed, a));
+    }
+  }
+  if (out.records.empty() && is_localhost(typed)) {
+    if (type == rtype::a) {
+      out.records.push_back(address_record(typed, asio::ip::address_v4::loopback()));
+    } else if (type == rtype::aaaa) {
+      out.records.push_back(address_record(typed, asio::ip::address_v6::loopback()));
+    } else {
+      ++s.stats.hosts_answers;
+      return result<answer>(unexpected(error::nodata));
+    }
+  }
+  if (out.records.empty()) return std::nullopt;
+  ++s.stats.hosts_answers;
+  return result<answer>(std::move(out));
+}
+
+// One absolute name, following CNAME chains (see the header).
+asio::awaitable<result<answer>> resolve_name(state_ptr s, name n, rtype type) {
+  answer out;
+  out.qname = n;
+  out.type = type;
+  out.from_cache = true;
+  name current = n;
+  std::vector<name> seen;
+  seen.push_back(n);
+  unsigned links = 0;
+  const unsigned max_links = s->options.max_cname_chain;
+  for (unsigned queries = 0; queries <= max_links; ++queries) {
+    const name asked_name = current;
+    // A named question: GCC 12 destroys brace-initialised aggregate
+    // temporaries of a co_await expression twice.
+    question q;
+    q.qname = asked_name;
+    q.qtype = type;
+    auto a = co_await ask(s, std::move(q), false);
+    if (!a) co_return unexpected(a.error());
+    out.from_cache = out.from_cache && a->from_cache;
+    out.stale = out.stale || a->stale;
+    const message& m = a->response;
+    if (m.rcode != rcode::noerror && m.rcode != rcode::nxdomain)
+      co_return unexpected(rcode_error(m.rcode));
+    for (;;) {
+      for (const record& r : m.answers) {
+        if (r.owner == current && r.klass == rclass::in &&
+            (r.type == type || (type == rtype::any && r.type != rtype::cname)))
+          out.records.push_back(r);
+      }
+      if (!out.records.empty()) {
+        out.canonical = current;
+        out.ttl = std::numeric_limits<std::uint32_t>::max();
+        for (const record& r : out.records) out.ttl = std::min(out.ttl, r.ttl);
+        co_return out;
+      }
+      if (type == rtype::cname) break;
+      const name* target = nullptr;
+      for (const record& r : m.answers) {
+        if (r.type == rtype::cname && r.owner == current) {
+          target = &std::get<cname_data>(r.data).target;
+          break;
+        }
+      }
+      if (!target) break;
+      if (++links > max_links || std::find(seen.begin(), seen.end(), *target) != seen.end())
+        co_return unexpected(error::cname_loop);
+      seen.push_back(*target);
+      current = *target;
+    }
+    if (m.rcode == rcode::nxdomain) co_return unexpected(error::nxdomain);
+    if (current == asked_name) co_return unexpected(error::nodata);
+    // The chain ended at a name the answer says nothing more about: ask it.
+  }
+  co_return unexpected(error::cname_loop);
+}
+
+asio::awaitable<result<answer>> lookup_impl(state_ptr s, std::string host, rtype type) {
+  auto typed = name::from_text(host);
+  if (host.empty() || !typed || typed->is_root()) co_return unexpected(error::bad_query);
+  if (auto local = local_answer(*s, *typed, type)) co_return std::move(*local);
+  auto names = search_names(host, s->options.conf);
+  if (!names) co_return unexpected(names.error());
+  std::error_code negative = error::nxdomain;
+  for (const name& n : *names) {
+    auto r = co_await resolve_name(s, n, type);
+    if (r) co_return r;
+    if (!is_negative(r.error())) co_return r;
+    if (r.error() == error::nodata) negative = r.error();
+  }
+  co_return unexpected(negative);
+}
+
+void append_addresses(const result<answer>& r, std::vector<address>& out) {
+  if (!r) return;
+  for (const record& rec : r->records) {
+    if (const auto* a = std::get_if<a_data>(&rec.data))
+      out.push_back(asio::ip::address_v4(a->address));
+    if (const auto* a6 = std::get_if<aaaa_data>(&rec.data))
+      out.push_back(asio::ip::address_v6(a6->address));
+  }
+}
+
+// The error of a resolve() whose families both failed: a failure says more
+// than "no such record", and NODATA ("the name exists") more than NXDOMAIN.
+std::error_code combined_error(std::error_code a, std::error_code b) {
+  if (a && !is_negative(a)) return a;
+  if (b && !is_negative(b)) return b;
+  if (a == error::nodata || b == error::nodata) return error::nodata;
+  return a ? a : b;
+}
+
+// RFC 6724 §2.1 default policy table precedence.
+int precedence(const address& a) {
+  if (a.is_v4()) return 35;
+  const auto b = a.to_v6().to_bytes();
+  const auto v6 = a.to_v6();
+  if (v6.is_loopback()) return 50;
+  if (v6.is_v4_mapped()) return 35;
+  if (b[0] == 0x20 && b[1] == 0x02) return 30;                           // 2002::/16 6to4
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) return 5;  // 2001::/32 Teredo
+  if ((b[0] & 0xfe) == 0xfc) return 3;                                   // fc00::/7 ULA
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return 1;                   // fec0::/10
+  if (b[0] == 0x3f && b[1] == 0xfe) return 1;                            // 3ffe::/16
+  if (std::all_of(b.begin(), b.begin() + 12, [](auto x) { return x == 0; })) return 1;  // ::/96
+  return 40;
+}
+
+// Whether the kernel has a route to `a`: connect(2) on a UDP socket picks a
+// source address without sending anything.
+bool reachable(const address& a) {
+  const asio::ip::udp::endpoint ep(a, 53);
+  const int fd = ::socket(ep.protocol().family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = ::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::vector<address> sort_addresses(std::vector<address> addresses, address_order order) {
+  if (order == address_order::none || addresses.size() < 2) return addresses;
+  struct keyed {
+    address a;
+    int family_rank;
+    bool usable;
+    int precedence;
+  };
+  std::vector<keyed> k;
+  k.reserve(addresses.size());
+  for (const address& a : addresses) {
+    int family_rank = 0;
+    if (order == address_order::ipv4_first) family_rank = a.is_v4() ? 0 : 1;
+    if (order == address_order::ipv6_first) family_rank = a.is_v6() ? 0 : 1;
+    k.push_back({a, family_rank, reachable(a), precedence(a)});
+  }
+  std::stable_sort(k.begin(), k.end(), [](const keyed& x, const keyed& y) {
+    if (x.family_rank != y.family_rank) return x.family_rank < y.family_rank;
+    if (x.usable != y.usable) return x.usable;
+    return x.precedence > y.precedence;
+  });
+  for (std::size_t i = 0; i < k.size(); ++i) addresses[i] = k[i].a;
+  return addresses;
+}
+
+resolver_options resolver_options::system() {
+  resolver_options o;
+  if (auto conf = load_resolv_conf()) o.conf = std::move(*conf);
+  if (auto h = hosts::load()) o.hosts = std::move(*h);
+  return o;
+}
+
+resolver::resolver(asio::any_io_executor ex, resolver_options options)
+    : state_(std::make_shared<detail::resolver_state>(std::move(ex), std::move(options))) {}
+resolver::~resolver() = default;
+resolver::resolver(resolver&&) noexcept = default;
+resolver& resolver::operator=(resolver&&) noexcept = default;
+
+asio::awaitable<result<std::vector<address>>> resolver::resolve(std::string_view host,
+                                                                address_family family) {
+  using namespace asio::experimental::awaitable_operators;
+  const state_ptr s = state_;
+  const std::string text(host);
+  std::error_code ec;
+  const address literal = asio::ip::make_address(text, ec);
+  if (!ec) {
+    const bool ok =
+        family == address_family::any || (family == address_family::v4) == literal.is_v4();
+    if (!ok) co_return unexpected(error::nodata);
+    std::vector<address> one;
+    one.push_back(literal);
+    co_return one;
+  }
+  // The hosts file answers for the name as a whole: no DNS for the other family.
+  if (auto typed = name::from_text(text); typed && !typed->is_root()) {
+    std::vector<address> local;
+    for (const address& a : s->options.hosts.addresses(*typed)) {
+      if (family == address_family::any || (family == address_family::v4) == a.is_v4())
+        local.push_back(a);
+    }
+    if (local.empty() && is_localhost(*typed)) {
+      if (family != address_family::v6) local.push_back(asio::ip::address_v4::loopback());
+      if (family != address_family::v4) local.push_back(asio::ip::address_v6::loopback());
+    }
+    if (!local.empty()) {
+      ++s->stats.hosts_answers;
+      co_return sort_addresses(std::move(local), s->options.order);
+    }
+  }
+  std::vector<address> out;
+  if (family != address_family::any) {
+    auto r = co_await lookup_impl(s, text, family == address_family::v4 ? rtype::a : rtype::aaaa);
+    if (!r) co_return unexpected(r.error());
+    append_addresses(r, out);
+    co_return sort_addresses(std::move(out), s->options.order);
+  }
+  auto [r4, r6] = co_await (lookup_impl(s, text, rtype::a) && lookup_impl(s, text, rtype::aaaa));
+  append_addresses(r4, out);
+  append_addresses(r6, out);
+  if (out.empty()) co_return unexpected(combined_error(r4.error(), r6.error()));
+  co_return sort_addresses(std::move(out), s->options.order);
+}
+
+asio::awaitable<result<answer>> resolver::lookup(std::string_view host, rtype type) {
+  co_return co_await lookup_impl(state_, std::string(host), type);
+}
+
+asio::awaitable<result<std::vector<mx_data>>> resolver::lookup_mx(std::string_view host) {
+  auto r = co_await lookup_impl(state_, std::string(host), rtype::mx);
+  if (!r) co_return unexpected(r.error());
+  std::vector<mx_data> out;
+  for (const record& rec : r->records) {
+    if (const auto* mx = std::get_if<mx_data>(&rec.data)) out.push_back(*mx);
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const mx_data& a, const mx_data& b) { return a.preference < b.preference; });
+  co_return out;
+}
+
+asio::awaitable<result<std::vector<std::string>>> resolver::lookup_txt(std::string_view host) {
+  auto r = co_await lookup_impl(state_, std::string(host), rtype::txt);
+  if (!r) co_return unexpected(r.error());
+  std::vector<std::string> out;
+  for (const record& rec : r->records) {
+    if (const auto* txt = std::get_if<txt_data>(&rec.data)) {
+      std::string joined;
+      for (const auto& part : txt->strings) joined += part;
+      out.push_back(std::move(joined));
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<result<std::vector<srv_data>>> resolver::lookup_srv(std::string_view service) {
+  auto r = co_await lookup_impl(state_, std::string(service), rtype::srv);
+  if (!r) co_return unexpected(r.error());
+  std::vector<srv_data> out;
+  for (const record& rec : r->records) {
+    if (const auto* srv = std::get_if<srv_data>(&rec.data)) out.push_back(*srv);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const srv_data& a, const srv_data& b) {
+    if (a.priority != b.priority) return a.priority < b.priority;
+    return a.weight > b.weight;
+  });
+  co_return out;
+}
+
+asio::awaitable<result<std::vector<name>>> resolver::reverse(const address& a) {
+  const state_ptr s = state_;
+  if (auto n = s->options.hosts.name_of(a)) {
+    ++s->stats.hosts_answers;
+    std::vector<name> one;
+    one.push_back(std::move(*n));
+    co_return one;
+  }
+  auto r = co_await resolve_name(s, reverse_name(a), rtype::ptr);
+  if (!r) co_return unexpected(r.error());
+  std::vector<name> out;
+  for (const record& rec : r->records) {
+    if (const auto* p = std::get_if<ptr_data>(&rec.data)) out.push_back(p->target);
+  }
+  co_return out;
+}
+
+asio::awaitable<result<message>> resolver::query(const question& q) {
+  auto r = co_await ask(state_, q, false);
+  if (!r) co_return unexpected(r.error());
+  co_return std::move(r->response);
+}
+
+const resolver_stats& resolver::stats() const noexcept {
+  return state_->stats;
+}
+
+std::vector<server_status> resolver::servers() const {
+  std::vector<server_status> out;
+  const auto now = clock::now();
+  for (const auto& h : state_->servers) {
+    out.push_back({h.endpoint, h.failures, !healthy(h, state_->options, now)});
+  }
+  return out;
+}
+
+dns::cache& resolver::answer_cache() noexcept {
+  return state_->answers;
+}
+
+const resolver_options& resolver::options() const noexcept {
+  return state_->options;
+}
+
+}  // namespace trellis::dns

@@ -1,0 +1,499 @@
+#include "trellis/dns/transport.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/error.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
+#include <functional>
+#include <memory>
+#include <set>
+
+#include "support/loop.hpp"
+#include "support/process.hpp"
+#include "trellis/codec/dns/text.hpp"
+#include "trellis/core/awaitable.hpp"
+#include "trellis/net/udp.hpp"
+
+namespace trellis::dns {
+namespace {
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+using asio::ip::udp;
+const udp::endpoint loopback_any{asio::ip::address_v4::loopback(), 0};
+
+name n(std::string_view text) {
+  return name::from_text(text).value();
+}
+
+record a_record(const name& owner, std::array<std::uint8_t, 4> address, std::uint32_t ttl = 60) {
+  return {owner, rtype::a, rclass::in, ttl, a_data{address}};
+}
+
+std::span<const char> chars(const std::vector<std::uint8_t>& v) {
+  return {reinterpret_cast<const char*>(v.data()), v.size()};
+}
+
+// One datagram the fake server sends in reply to a query.
+struct reply {
+  std::vector<std::uint8_t> wire;
+  bool from_other_port = false;  // sent from a second socket: a spoof attempt
+};
+
+// A scripted DNS server on 127.0.0.1: for each query it receives, `script`
+// returns the datagrams to send back, in order. Stops when destroyed.
+class fake_server {
+ public:
+  using script = std::function<std::vector<reply>(const message& query)>;
+
+  static asio::awaitable<std::unique_ptr<fake_server>> start(script s) {
+    auto ex = co_await asio::this_coro::executor;
+    auto st = std::make_shared<state>();
+    st->main.emplace(net::udp_socket::bind(ex, loopback_any).value());
+    st->other.emplace(net::udp_socket::bind(ex, loopback_any).value());
+    st->handler = std::move(s);
+    asio::co_spawn(ex, serve(st), [](std::exception_ptr e) {
+      if (e) ADD_FAILURE() << "fake server threw";
+    });
+    co_return std::unique_ptr<fake_server>(new fake_server(st));
+  }
+  ~fake_server() {
+    st_->main->close();
+    st_->other->close();
+  }
+  udp::endpoint endpoint() const { return st_->main->local_endpoint(); }
+  const std::vector<message>& queries() const { return st_->queries; }
+  const std::vector<udp::endpoint>& senders() const { return st_->senders; }
+
+ private:
+  struct state {
+    std::optional<net::udp_socket> main, other;
+    script handler;
+    std::vector<message> queries;
+    std::vector<udp::endpoint> senders;
+  };
+  explicit fake_server(std::shared_ptr<state> st) : st_(std::move(st)) {}
+
+  static asio::awaitable<void> serve(std::shared_ptr<state> st) {
+    std::vector<char> buf(65535);
+    for (;;) {
+      auto d = co_await st->main->receive_from(buf, 60s);
+      if (!d) co_return;  // closed
+      auto q = decode({reinterpret_cast<const std::uint8_t*>(buf.data()), d->size});
+      if (!q) continue;
+      st->queries.push_back(*q);
+      st->senders.push_back(d->sender);
+      for (const reply& r : st->handler(*q)) {
+        auto& from = r.from_other_port ? *st->other : *st->main;
+        (void)co_await from.send_to(chars(r.wire), d->sender, 1s);
+      }
+    }
+  }
+  std::shared_ptr<state> st_;
+};
+
+// Questions are made by a function, never brace-initialised inside a
+// co_await expression: GCC 12 destroys such aggregate temporaries twice.
+question ask(std::string_view qname, rtype type) {
+  return {n(qname), type, rclass::in};
+}
+
+std::vector<std::uint8_t> wire_of(const message& m) {
+  return encode(m).value();
+}
+
+// The normal answer to `q`: one A record 192.0.2.<last>.
+message answer_to(const message& q, std::uint8_t last) {
+  message r = make_response(q);
+  r.ra = true;
+  r.answers.push_back(a_record(q.questions[0].qname, {192, 0, 2, last}));
+  return r;
+}
+
+std::uint8_t last_octet(const message& m) {
+  return std::get<a_data>(m.answers.at(0).data).address[3];
+}
+
+TEST(dns_transport, matches_requires_id_qr_and_the_same_question) {
+  message q = make_query(7, {n("www.example"), rtype::a, rclass::in});
+  message r = make_response(q);
+  EXPECT_TRUE(matches(q, r));
+  r.questions[0].qname = n("WWW.EXAMPLE.");
+  EXPECT_TRUE(matches(q, r)) << "names compare case-insensitively";
+  r.id = 8;
+  EXPECT_FALSE(matches(q, r));
+  r = make_response(q);
+  r.qr = false;
+  EXPECT_FALSE(matches(q, r));
+  r = make_response(q);
+  r.questions[0].qtype = rtype::aaaa;
+  EXPECT_FALSE(matches(q, r));
+  r = make_response(q);
+  r.questions.clear();
+  EXPECT_FALSE(matches(q, r));
+}
+
+TEST(dns_transport, queries_carry_random_ids_from_fresh_ports_and_edns0) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) { return std::vector<reply>{{wire_of(answer_to(q, 1))}}; };
+    auto server = co_await fake_server::start(std::move(script));
+    for (int i = 0; i < 4; ++i) {
+      auto r = co_await query(server->endpoint(), ask("www.example", rtype::a), {.timeout = 2s});
+      CO_ASSERT_OK(r);
+      EXPECT_FALSE(r->used_tcp);
+      EXPECT_EQ(r->server, server->endpoint());
+      EXPECT_GT(r->wire_size, 12u);
+    }
+    CO_ASSERT_TRUE(server->queries().size() == 4);
+    std::set<std::uint16_t> ids;
+    std::set<std::uint16_t> ports;
+    for (std::size_t i = 0; i < 4; ++i) {
+      ids.insert(server->queries()[i].id);
+      ports.insert(server->senders()[i].port());
+      const auto& q = server->queries()[i];
+      CO_ASSERT_TRUE(q.edns.has_value());
+      EXPECT_EQ(q.edns->udp_size, 1232);
+      EXPECT_TRUE(q.rd);
+    }
+    EXPECT_GT(ids.size(), 1u) << "IDs are random";
+    EXPECT_GT(ports.size(), 1u) << "each query comes from a fresh socket";
+  });
+}
+
+TEST(dns_transport, options_control_rd_and_edns) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) { return std::vector<reply>{{wire_of(answer_to(q, 1))}}; };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("www.example", rtype::a),
+                            {.timeout = 2s, .recursion_desired = false, .edns_udp_size = 0});
+    CO_ASSERT_OK(r);
+    CO_ASSERT_TRUE(server->queries().size() == 1);
+    EXPECT_FALSE(server->queries()[0].rd);
+    EXPECT_FALSE(server->queries()[0].edns.has_value());
+  });
+}
+
+TEST(dns_transport, spoofed_answers_are_ignored_and_the_real_one_wins) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      message wrong_id = answer_to(q, 66);
+      wrong_id.id = static_cast<std::uint16_t>(q.id + 1);
+      message wrong_question = answer_to(q, 77);
+      wrong_question.questions[0].qname = n("evil.example");
+      message not_a_response = answer_to(q, 88);
+      not_a_response.qr = false;
+      return std::vector<reply>{
+          {wire_of(answer_to(q, 99)), true},  // right ID and question, wrong port
+          {wire_of(wrong_id)},
+          {wire_of(wrong_question)},
+          {wire_of(not_a_response)},
+          {{0xde, 0xad}},              // not DNS at all
+          {wire_of(answer_to(q, 1))},  // the real answer, last
+      };
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("www.example", rtype::a), {.timeout = 5s});
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(last_octet(r->response), 1) << "the real answer wins";
+    // The other port's datagram never reaches the connected socket; the rest are read and dropped.
+    EXPECT_EQ(r->ignored_datagrams, 4u);
+  });
+}
+
+TEST(dns_transport, only_spoofed_answers_end_in_a_timeout) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      message wrong_id = answer_to(q, 66);
+      wrong_id.id = static_cast<std::uint16_t>(q.id ^ 0x8000);
+      return std::vector<reply>{{wire_of(wrong_id)}, {wire_of(answer_to(q, 99)), true}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("www.example", rtype::a), {.timeout = 300ms});
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), error::timed_out);
+  });
+}
+
+TEST(dns_transport, an_undecodable_answer_with_our_id_is_malformed) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      auto wire = wire_of(answer_to(q, 1));
+      wire.resize(wire.size() - 3);  // cut inside the A record
+      return std::vector<reply>{{wire}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("www.example", rtype::a), {.timeout = 300ms});
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), error::malformed);
+  });
+}
+
+TEST(dns_transport, a_silent_server_times_out) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto silent = net::udp_socket::bind(ex, loopback_any);
+    CO_ASSERT_OK(silent);
+    auto r =
+        co_await query(silent->local_endpoint(), ask("www.example", rtype::a), {.timeout = 200ms});
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), error::timed_out);
+  });
+}
+
+TEST(dns_transport, a_closed_port_fails_without_waiting_for_the_timeout) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    udp::endpoint closed;
+    {
+      auto ex = co_await asio::this_coro::executor;
+      auto s = net::udp_socket::bind(ex, loopback_any);
+      CO_ASSERT_OK(s);
+      closed = s->local_endpoint();
+    }
+    auto r = co_await query(closed, ask("www.example", rtype::a), {.timeout = 30s});
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), asio::error::connection_refused) << r.error().message();
+  });
+}
+
+TEST(dns_transport, rcodes_are_returned_not_failed) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      message r = make_response(q);
+      r.rcode = rcode::nxdomain;
+      return std::vector<reply>{{wire_of(r)}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("nope.example", rtype::a), {.timeout = 2s});
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(r->response.rcode, rcode::nxdomain);
+  });
+}
+
+TEST(dns_transport, a_server_without_edns_is_asked_again_plainly) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      if (q.edns) {
+        message r = make_response(q);
+        r.edns.reset();
+        r.rcode = rcode::formerr;
+        return std::vector<reply>{{wire_of(r)}};
+      }
+      return std::vector<reply>{{wire_of(answer_to(q, 3))}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    auto r = co_await query(server->endpoint(), ask("old.example", rtype::a), {.timeout = 2s});
+    CO_ASSERT_OK(r);
+    EXPECT_TRUE(r->edns_fallback);
+    EXPECT_EQ(last_octet(r->response), 3);
+    EXPECT_EQ(server->queries().size(), 2u);
+  });
+}
+
+// Serves one TCP connection on `acceptor`: reads one framed query, answers
+// with `make`'s message (framed). Counts what it served.
+asio::awaitable<void> serve_tcp_once(tcp::acceptor& acceptor,
+                                     std::function<message(const message&)> make, int& served) {
+  auto [ec, s] = co_await acceptor.async_accept(use_nothrow);
+  if (ec) co_return;
+  std::uint8_t len[2];
+  auto [e1, n1] = co_await asio::async_read(s, asio::buffer(len), use_nothrow);
+  if (e1) co_return;
+  std::vector<std::uint8_t> body(static_cast<std::size_t>(len[0] << 8 | len[1]));
+  auto [e2, n2] = co_await asio::async_read(s, asio::buffer(body), use_nothrow);
+  if (e2) co_return;
+  auto q = decode(body);
+  if (!q) co_return;
+  std::vector<std::uint8_t> out;
+  frame_for_tcp(wire_of(make(*q)), out);
+  auto [e3, n3] = co_await asio::async_write(s, asio::buffer(out), use_nothrow);
+  if (!e3) ++served;
+}
+
+TEST(dns_transport, a_truncated_udp_answer_is_retried_over_tcp) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto script = [](const message& q) {
+      message r = make_response(q);
+      r.tc = true;  // "too big for UDP"
+      return std::vector<reply>{{wire_of(r)}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    // The TCP side listens on the same port number as the UDP one.
+    tcp::acceptor acceptor(ex,
+                           tcp::endpoint(server->endpoint().address(), server->endpoint().port()));
+    int served = 0;
+    asio::co_spawn(ex,
+                   serve_tcp_once(
+                       acceptor,
+                       [](const message& q) {
+                         message r = answer_to(q, 1);
+                         for (std::uint8_t i = 2; i < 60; ++i)
+                           r.answers.push_back(a_record(q.questions[0].qname, {192, 0, 2, i}));
+                         return r;
+                       },
+                       served),
+                   [](std::exception_ptr e) {
+                     if (e) ADD_FAILURE() << "tcp server threw";
+                   });
+    auto r = co_await query(server->endpoint(), ask("big.example", rtype::a), {.timeout = 5s});
+    CO_ASSERT_OK(r);
+    EXPECT_TRUE(r->truncated_udp);
+    EXPECT_TRUE(r->used_tcp);
+    EXPECT_FALSE(r->response.tc);
+    EXPECT_EQ(r->response.answers.size(), 59u);
+    EXPECT_EQ(served, 1);
+  });
+}
+
+TEST(dns_transport, tcp_only_skips_udp_and_tc_can_be_kept) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto script = [](const message& q) {
+      message r = answer_to(q, 5);
+      r.tc = true;
+      return std::vector<reply>{{wire_of(r)}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    tcp::acceptor acceptor(ex,
+                           tcp::endpoint(server->endpoint().address(), server->endpoint().port()));
+    int served = 0;
+    asio::co_spawn(ex,
+                   serve_tcp_once(
+                       acceptor, [](const message& q) { return answer_to(q, 6); }, served),
+                   [](std::exception_ptr e) {
+                     if (e) ADD_FAILURE() << "tcp server threw";
+                   });
+    auto kept = co_await query(server->endpoint(), ask("x.example", rtype::a),
+                               {.timeout = 2s, .tcp_fallback = false});
+    CO_ASSERT_OK(kept);
+    EXPECT_TRUE(kept->response.tc);
+    EXPECT_FALSE(kept->used_tcp);
+    auto r = co_await query(server->endpoint(), ask("x.example", rtype::a),
+                            {.timeout = 2s, .tcp_only = true});
+    CO_ASSERT_OK(r);
+    EXPECT_TRUE(r->used_tcp);
+    EXPECT_FALSE(r->truncated_udp);
+    EXPECT_EQ(last_octet(r->response), 6);
+    EXPECT_EQ(server->queries().size(), 1u) << "the tcp_only query sent no datagram";
+  });
+}
+
+TEST(dns_transport, a_query_needs_exactly_one_question) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    const message empty;
+    auto r = co_await query(udp::endpoint(asio::ip::address_v4::loopback(), 53), empty);
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), error::bad_query);
+  });
+}
+
+// --- against dnsmasq, compared with dig ---------------------------------------
+
+std::uint16_t free_port() {
+  asio::io_context ctx;
+  udp::socket s(ctx, loopback_any);
+  return s.local_endpoint().port();
+}
+
+struct dnsmasq_peer {
+  std::unique_ptr<test::process> proc;
+  std::uint16_t port = 0;
+};
+
+// Starts dnsmasq on a free loopback port, answering for test. only.
+std::optional<dnsmasq_peer> start_dnsmasq(std::string& why) {
+  if (!test::program_exists("dnsmasq")) {
+    why = "dnsmasq not installed (package dnsmasq-base)";
+    return std::nullopt;
+  }
+  dnsmasq_peer p;
+  p.port = free_port();
+  p.proc = std::make_unique<test::process>(std::vector<std::string>{
+      "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+      "--pid-file=", "--log-facility=-", "--bind-interfaces", "--listen-address=127.0.0.1",
+      "--port=" + std::to_string(p.port), "--local=/test/", "--local-ttl=300",
+      "--host-record=www.test,127.0.0.5,::5", "--cname=alias.test,www.test",
+      "--txt-record=t.test,hello world,second", "--mx-host=test,mail.test,10",
+      "--srv-host=_http._tcp.test,www.test,8080,1,5"});
+  if (!p.proc->wait_for_output("started", 5s, true)) {
+    why = "dnsmasq did not start: " + p.proc->err();
+    return std::nullopt;
+  }
+  return p;
+}
+
+// Waits until the server answers (it binds before printing, but be sure).
+asio::awaitable<bool> wait_ready(const udp::endpoint& server) {
+  for (int i = 0; i < 50; ++i) {
+    auto r = co_await query(server, ask("www.test", rtype::a), {.timeout = 100ms});
+    if (r) co_return true;
+    asio::steady_timer t(co_await asio::this_coro::executor, 50ms);
+    co_await t.async_wait(use_nothrow);
+  }
+  co_return false;
+}
+
+std::string dig_short(std::uint16_t port, std::string_view qname, std::string_view type) {
+  auto r = test::run({"dig", "@127.0.0.1", "-p", std::to_string(port), "+short", "+tries=1",
+                      "+time=2", std::string(qname), std::string(type)},
+                     {}, 10s);
+  return r.out;
+}
+
+TEST(dns_transport, answers_from_dnsmasq_agree_with_dig) {
+  std::string why;
+  auto peer = start_dnsmasq(why);
+  if (!peer) GTEST_SKIP() << why;
+  if (!test::program_exists("dig")) GTEST_SKIP() << "dig not installed (bind9-dnsutils)";
+  const std::uint16_t port = peer->port;
+  struct case_ {
+    const char* qname;
+    rtype type;
+  };
+  const std::vector<case_> cases = {{"www.test", rtype::a},   {"www.test", rtype::aaaa},
+                                    {"alias.test", rtype::a}, {"t.test", rtype::txt},
+                                    {"test", rtype::mx},      {"_http._tcp.test", rtype::srv}};
+  std::vector<std::string> ours(cases.size());
+  test::run_bounded([&]() -> asio::awaitable<void> {
+    const udp::endpoint server(asio::ip::address_v4::loopback(), port);
+    CO_ASSERT_TRUE(co_await wait_ready(server));
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      auto r = co_await query(server, ask(cases[i].qname, cases[i].type), {.timeout = 2s});
+      CO_ASSERT_OK(r);
+      EXPECT_EQ(r->response.rcode, rcode::noerror);
+      EXPECT_TRUE(r->response.ra);
+      for (const record& rec : r->response.answers) ours[i] += to_string(rec.data) + "\n";
+    }
+  });
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(ours[i], dig_short(port, cases[i].qname, to_string(cases[i].type)))
+        << cases[i].qname << " " << to_string(cases[i].type);
+  }
+  EXPECT_NE(ours[0].find("127.0.0.5"), std::string::npos);
+}
+
+TEST(dns_transport, dnsmasq_answers_nxdomain_for_unknown_local_names) {
+  std::string why;
+  auto peer = start_dnsmasq(why);
+  if (!peer) GTEST_SKIP() << why;
+  test::run_bounded([&]() -> asio::awaitable<void> {
+    const udp::endpoint server(asio::ip::address_v4::loopback(), peer->port);
+    CO_ASSERT_TRUE(co_await wait_ready(server));
+    auto r = co_await query(server, ask("nope.test", rtype::a), {.timeout = 2s});
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(r->response.rcode, rcode::nxdomain);
+    auto tcp_r =
+        co_await query(server, ask("www.test", rtype::a), {.timeout = 2s, .tcp_only = true});
+    CO_ASSERT_OK(tcp_r);
+    EXPECT_TRUE(tcp_r->used_tcp);
+    CO_ASSERT_TRUE(tcp_r->response.answers.size() == 1);
+    EXPECT_EQ(to_string(tcp_r->response.answers[0].data), "127.0.0.5");
+  });
+}
+
+}  // namespace
+}  // namespace trellis::dns
