@@ -43,30 +43,7 @@ std::optional<std::uint64_t> parse_number(std::string_view text, std::uint64_t m
 
 // A TTL in seconds, or with BIND's units ("1h30m", "2d", "1w").
 std::optional<std::uint32_t> parse_ttl(std::string_view text) {
-  if (auto plain = parse_number(text, max_ttl)) return static_cast<std::uint32_t>(*plain);
-  std::uint64_t total = 0;
-  std::size_t i = 0;
-  if (text.empty()) return std::nullopt;
-  while (i < text.size()) {
-    const std::size_t start = i;
-    while (i < text.size() && is_digit(text[i])) ++i;
-    if (i == start || i == text.size()) return std::nullopt;
-    auto n = parse_number(text.substr(start, i - start), max_ttl);
-    if (!n) return std::nullopt;
-    std::uint64_t unit = 0;
-    switch (text[i] | 0x20) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 604800; break;
-      default: return std::nullopt;
-    }
-    ++i;
-    total += *n * unit;
-    if (total > max_ttl) return std::nullopt;
-  }
-  return static_cast<std::uint32_t>(total);
+  return parse_duration(text, max_ttl);
 }
 
 // Types a zone cannot hold: OPT and the query/meta range (RFC 6895 §3.1).
@@ -672,6 +649,10 @@ class json_parser {
       std::string what = e.what();
       if (const auto p = what.find("parse error"); p != std::string::npos) what = what.substr(p);
       throw zone_error(source_, line, "malformed JSON: " + what);
+    } catch (const json::exception& e) {
+      // Not a syntax error but a value the library cannot hold, such as a
+      // number that overflows a double ("1E999999").
+      throw zone_error(source_, 0, std::string("malformed JSON: ") + e.what());
     }
     if (!doc.is_object()) fail("", "the zone must be a JSON object");
     for (const auto& [k, v] : doc.items())

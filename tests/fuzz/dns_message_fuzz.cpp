@@ -11,19 +11,12 @@
 #include <cstdlib>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "trellis/codec/dns/message.hpp"
 
 namespace {
 
 using namespace trellis::dns;
-
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 void round_trip(const message& m, bool compress) {
   auto wire = encode(m, {.compress = compress});

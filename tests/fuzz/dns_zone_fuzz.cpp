@@ -18,20 +18,13 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "trellis/codec/dns/text.hpp"
 #include "trellis/dns/zone.hpp"
 
 namespace {
 
 using namespace trellis::dns;
-
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 // Splits presentation rdata back into tokens the way the zone lexer does
 // for the forms to_string() writes: blanks separate, "..." is one quoted

@@ -17,19 +17,12 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "trellis/codec/url.hpp"
 
 namespace {
 
 using namespace trellis::http;
-
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 bool has_forbidden(std::string_view s) {
   return s.find('\0') != std::string_view::npos || s.find('\r') != std::string_view::npos ||

@@ -35,36 +35,6 @@ std::optional<T> parse_number(std::string_view text, std::uint64_t max) {
   return static_cast<T>(v);
 }
 
-// An SOA timer: a plain number of seconds, or BIND's units ("1h30m", "2w").
-std::optional<std::uint32_t> parse_timer(std::string_view text) {
-  if (auto plain = parse_number<std::uint32_t>(text, std::numeric_limits<std::uint32_t>::max()))
-    return plain;
-  if (text.empty()) return std::nullopt;
-  std::uint64_t total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const std::size_t start = i;
-    while (i < text.size() && is_digit(text[i])) ++i;
-    if (i == start || i == text.size()) return std::nullopt;  // a unit needs a number; and a unit
-    auto n = parse_number<std::uint64_t>(text.substr(start, i - start),
-                                         std::numeric_limits<std::uint32_t>::max());
-    if (!n) return std::nullopt;
-    std::uint64_t unit = 0;
-    switch (text[i] | 0x20) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 604800; break;
-      default: return std::nullopt;
-    }
-    ++i;
-    total += *n * unit;
-    if (total > std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
-  }
-  return static_cast<std::uint32_t>(total);
-}
-
 // Zone-file escapes to bytes: \X is X, \DDD is the octet DDD (at most 255).
 std::optional<std::string> unescape(std::string_view text) {
   std::string out;
@@ -193,6 +163,33 @@ std::optional<std::string> character_string(const rdata_token& t) {
 
 }  // namespace
 
+std::optional<std::uint32_t> parse_duration(std::string_view text, std::uint32_t max) {
+  if (auto plain = parse_number<std::uint32_t>(text, max)) return plain;
+  if (text.empty()) return std::nullopt;
+  std::uint64_t total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    while (i < text.size() && is_digit(text[i])) ++i;
+    if (i == start || i == text.size()) return std::nullopt;  // a unit needs a number; and a unit
+    auto n = parse_number<std::uint64_t>(text.substr(start, i - start), max);
+    if (!n) return std::nullopt;
+    std::uint64_t unit = 0;
+    switch (text[i] | 0x20) {
+      case 's': unit = 1; break;
+      case 'm': unit = 60; break;
+      case 'h': unit = 3600; break;
+      case 'd': unit = 86400; break;
+      case 'w': unit = 604800; break;
+      default: return std::nullopt;
+    }
+    ++i;
+    total += *n * unit;
+    if (total > max) return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(total);
+}
+
 std::string to_string(const rdata& data) {
   std::string out;
   std::visit(
@@ -303,7 +300,7 @@ result<rdata> parse_rdata(rtype type, std::span<const rdata_token> fields, const
       d.serial = *serial;
       std::uint32_t* timers[] = {&d.refresh, &d.retry, &d.expire, &d.minimum};
       for (std::size_t i = 0; i < 4; ++i) {
-        auto v = parse_timer(fields[3 + i].text);
+        auto v = parse_duration(fields[3 + i].text);
         if (!v) return unexpected(bad_rdata());
         *timers[i] = *v;
       }

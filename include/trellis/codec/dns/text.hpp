@@ -15,6 +15,8 @@
 // Thread-safety: pure functions; reentrant.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +39,11 @@ struct rdata_token {
   std::string_view text;
   bool quoted = false;
 };
+
+// A TTL or SOA timer: seconds ("3600"), or BIND's units, any combination in
+// any order ("1h30m", "2d", "1w"), case-insensitive. nullopt for anything
+// else or a total above `max`.
+std::optional<std::uint32_t> parse_duration(std::string_view text, std::uint32_t max = 0xFFFFFFFF);
 
 // Rdata fields of type `type` to rdata. Errors: bad_rdata (wrong field count,
 // a number out of range, a bad address, a TXT string over 255 octets after
