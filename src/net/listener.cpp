@@ -31,8 +31,33 @@ std::string to_string(const asio::ip::tcp::endpoint& ep) {
 
 }  // namespace
 
+tcp_listener::seat& tcp_listener::seat::operator=(seat&& o) noexcept {
+  if (this != &o) {
+    release();
+    seats_ = std::move(o.seats_);
+  }
+  return *this;
+}
+
+void tcp_listener::seat::release() noexcept {
+  if (!seats_) return;
+  --seats_->active;
+  // Wakes serve() if it waits for a free seat or for the last connection.
+  if (seats_->listener) seats_->listener->wake_.cancel();
+  seats_.reset();
+}
+
 tcp_listener::tcp_listener(asio::ip::tcp::acceptor acceptor, listener_options options)
-    : acceptor_(std::move(acceptor)), options_(options), wake_(acceptor_.get_executor()) {}
+    : acceptor_(std::move(acceptor)),
+      options_(options),
+      seats_(std::make_shared<seats>()),
+      wake_(acceptor_.get_executor()) {
+  seats_->listener = this;
+}
+
+tcp_listener::~tcp_listener() {
+  seats_->listener = nullptr;
+}
 
 result<std::unique_ptr<tcp_listener>> tcp_listener::open(const asio::any_io_executor& ex,
                                                          const asio::ip::tcp::endpoint& address,
@@ -65,16 +90,29 @@ void tcp_listener::close() {
   wake_.cancel();
 }
 
-void tcp_listener::connection_done() {
-  --active_;
-  wake_.cancel();  // wakes serve() if it waits for a free slot or for the last child
+asio::awaitable<void> tcp_listener::serve(handler on_connection) {
+  // Each connection becomes a coroutine that holds its seat until it ends.
+  return serve(adopter([ex = acceptor_.get_executor(), h = std::move(on_connection)](
+                           asio::ip::tcp::socket s, seat place) {
+    asio::co_spawn(ex, h(std::move(s)), [place = std::move(place)](std::exception_ptr e) mutable {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          core::log::error("connection handler failed", {{"error", x.what()}});
+        } catch (...) {
+          core::log::error("connection handler failed", {{"error", "unknown exception"}});
+        }
+      }
+      place.release();
+    });
+  }));
 }
 
-asio::awaitable<void> tcp_listener::serve(handler on_connection) {
-  const auto ex = acceptor_.get_executor();
+asio::awaitable<void> tcp_listener::serve(adopter on_connection) {
   bool logged_shortage = false;
   while (acceptor_.is_open()) {
-    if (active_ >= options_.max_connections) {
+    if (seats_->active >= options_.max_connections) {
       wake_.expires_at(asio::steady_timer::time_point::max());
       co_await wake_.async_wait(use_nothrow);
       continue;
@@ -101,30 +139,23 @@ asio::awaitable<void> tcp_listener::serve(handler on_connection) {
       core::log::info("accepting again", {{"address", to_string(local_endpoint())}});
     logged_shortage = false;
     if (options_.no_delay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    ++active_;
-    asio::co_spawn(ex, on_connection(std::move(socket)), [this](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          core::log::error("connection handler failed", {{"error", x.what()}});
-        } catch (...) {
-          core::log::error("connection handler failed", {{"error", "unknown exception"}});
-        }
-      }
-      connection_done();
-    });
+    ++seats_->active;
+    on_connection(std::move(socket), seat(seats_));
   }
   // Closed: wait for the connections this loop started, so none outlives it.
-  while (active_ > 0) {
+  while (seats_->active > 0) {
     wake_.expires_at(asio::steady_timer::time_point::max());
     co_await wake_.async_wait(use_nothrow);
   }
 }
 
-result<asio::ip::tcp::endpoint> listen_on_all(
+namespace {
+
+// listen_on_all for either kind of connection callback.
+template <class OnConnection>
+result<asio::ip::tcp::endpoint> open_on_all(
     core::runtime& rt, const asio::ip::tcp::endpoint& address, listener_options options,
-    std::function<tcp_listener::handler(core::worker&)> make_handler) {
+    const std::function<OnConnection(core::worker&)>& make) {
   std::vector<std::shared_ptr<tcp_listener>> listeners;
   asio::ip::tcp::endpoint bound = address;
   for (std::size_t i = 0; i < rt.size(); ++i) {
@@ -136,14 +167,28 @@ result<asio::ip::tcp::endpoint> listen_on_all(
   for (std::size_t i = 0; i < rt.size(); ++i) {
     core::worker& w = rt[i];
     w.spawn(
-        [](std::shared_ptr<tcp_listener> l, tcp_listener::handler h,
+        [](std::shared_ptr<tcp_listener> l, OnConnection h,
            core::worker& wk) -> asio::awaitable<void> {
           core::drain_hook hook = wk.on_drain([l] { l->close(); });
           co_await l->serve(std::move(h));
-        }(listeners[i], make_handler(w), w),
+        }(listeners[i], make(w), w),
         "tcp listener");
   }
   return bound;
+}
+
+}  // namespace
+
+result<asio::ip::tcp::endpoint> listen_on_all(
+    core::runtime& rt, const asio::ip::tcp::endpoint& address, listener_options options,
+    std::function<tcp_listener::handler(core::worker&)> make_handler) {
+  return open_on_all(rt, address, options, make_handler);
+}
+
+result<asio::ip::tcp::endpoint> listen_on_all(
+    core::runtime& rt, const asio::ip::tcp::endpoint& address, listener_options options,
+    std::function<tcp_listener::adopter(core::worker&)> make_adopter) {
+  return open_on_all(rt, address, options, make_adopter);
 }
 
 }  // namespace trellis::net

@@ -838,6 +838,46 @@ TEST(http_server,
       << "run() must return once the in-flight request is done, not at drain_timeout";
 }
 
+// An idle plain-HTTP connection parks after a short while: its coroutine
+// ends and a readiness wait takes its place. Parking must be invisible to
+// the client: the next request, single or pipelined, is served as before,
+// and the connection still counts as open.
+TEST(http_server, a_parked_connection_serves_its_next_requests) {
+  test_server s(basic);
+  test::raw_client c(s.port());
+  ASSERT_TRUE(c.send(get("/first"))) << c.error();
+  ASSERT_TRUE(c.read_response()) << c.error();
+  std::this_thread::sleep_for(400ms);  // well past the park delay
+  EXPECT_EQ(metric(s.srv(), "trellis_http_connections"), 1.0);
+  ASSERT_TRUE(c.send(get("/second"))) << c.error();
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << c.error();
+  EXPECT_EQ(r->body, "GET /second");
+  std::this_thread::sleep_for(400ms);
+  ASSERT_TRUE(c.send(get("/a") + get("/b") + get("/c"))) << c.error();
+  for (const char* want : {"GET /a", "GET /b", "GET /c"}) {
+    auto p = c.read_response();
+    ASSERT_TRUE(p) << c.error();
+    EXPECT_EQ(p->body, want);
+  }
+}
+
+TEST(http_server, drain_closes_parked_and_never_used_connections) {
+  test_server s(basic);
+  test::raw_client used(s.port());
+  ASSERT_TRUE(used.send(get("/"))) << used.error();
+  ASSERT_TRUE(used.read_response()) << used.error();
+  test::raw_client silent(s.port());
+  ASSERT_TRUE(silent.connected()) << silent.error();
+  ASSERT_TRUE(eventually([&] { return metric(s.srv(), "trellis_http_connections") == 2; }));
+  std::this_thread::sleep_for(400ms);  // both parked
+  s.drain();
+  EXPECT_TRUE(used.wait_closed(5s));
+  EXPECT_TRUE(silent.wait_closed(5s));
+  EXPECT_EQ(used.buffered(), "");
+  EXPECT_EQ(silent.buffered(), "");
+}
+
 // Raises the soft RLIMIT_NOFILE to the hard limit for the life of the object.
 class raised_fd_limit {
  public:

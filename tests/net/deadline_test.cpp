@@ -6,6 +6,10 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include "support/loop.hpp"
 #include "trellis/core/awaitable.hpp"
@@ -116,6 +120,182 @@ TEST(deadline, expires_never_disarms_and_destruction_silences_it) {
     co_await t.async_wait(use_nothrow);
     EXPECT_EQ(calls, 0);
   });
+}
+
+// Waits (on timers of the test's own) until `done()` or about 2 s passed.
+asio::awaitable<void> wait_for(std::function<bool()> done) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (int i = 0; i < 200 && !done(); ++i) {
+    t.expires_after(10ms);
+    co_await t.async_wait(use_nothrow);
+  }
+}
+
+TEST(deadline, deadlines_of_one_length_fire_in_the_order_they_were_set) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<int> order;
+    deadline a(ex, [&] { order.push_back(1); });
+    deadline b(ex, [&] { order.push_back(2); });
+    deadline c(ex, [&] { order.push_back(3); });
+    a.expires_after(20ms);
+    b.expires_after(20ms);
+    c.expires_after(20ms);
+    co_await wait_for([&] { return order.size() == 3; });
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+    EXPECT_TRUE(a.expired() && b.expired() && c.expired());
+  });
+}
+
+TEST(deadline, an_expires_at_ahead_of_others_in_its_list_fires_first) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<int> order;
+    deadline late(ex, [&] { order.push_back(1); });
+    deadline early(ex, [&] { order.push_back(2); });
+    deadline shorter(ex, [&] { order.push_back(3); });
+    const auto now = clock::now();
+    // Same length to the millisecond, so the same list; set in the
+    // opposite order of their expiry.
+    late.expires_at(now + 40ms + 800us);
+    early.expires_at(now + 40ms + 100us);
+    shorter.expires_at(now + 20ms);  // a shorter length, another list
+    EXPECT_EQ(deadline::usage_of(ex).lists, 2u);
+    co_await wait_for([&] { return order.size() == 3; });
+    EXPECT_EQ(order, (std::vector<int>{3, 2, 1}));
+  });
+}
+
+TEST(deadline, a_deadline_moved_later_does_not_fire_at_its_old_time) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    bool fired = false;
+    deadline moved(ex, [&] { fired = true; });
+    bool other_fired = false;
+    deadline other(ex, [&] { other_fired = true; });
+    moved.expires_after(20ms);
+    other.expires_after(20ms);  // the timer wakes up for the list's time...
+    moved.expires_after(1h);    // ...where `moved` no longer is
+    co_await wait_for([&] { return other_fired; });
+    EXPECT_TRUE(other_fired);
+    EXPECT_FALSE(fired);
+    EXPECT_FALSE(moved.expired());
+    EXPECT_EQ(deadline::usage_of(ex).armed, 1u) << "`moved` is still armed, for later";
+  });
+}
+
+TEST(deadline, many_deadlines_share_one_timer_and_moving_them_costs_no_timer_work) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    int calls = 0;
+    std::vector<std::unique_ptr<deadline>> all;
+    for (int i = 0; i < 1000; ++i) all.push_back(std::make_unique<deadline>(ex, [&] { ++calls; }));
+    const auto before = deadline::usage_of(ex);
+    EXPECT_EQ(before.armed, 0u);
+    for (auto& d : all) d->expires_after(1h);
+    auto u = deadline::usage_of(ex);
+    EXPECT_EQ(u.armed, 1000u);
+    EXPECT_EQ(u.lists, 1u);
+    EXPECT_EQ(u.timer_waits, before.timer_waits + 1) << "one wait, for the first of them";
+
+    // Later, again and again (a keep-alive connection's idle deadline):
+    // the timer is left alone.
+    for (int round = 0; round < 3; ++round)
+      for (auto& d : all) d->expires_after(1h);
+    for (auto& d : all) d->expires_after(2h);
+    u = deadline::usage_of(ex);
+    EXPECT_EQ(u.armed, 1000u);
+    EXPECT_EQ(u.timer_waits, before.timer_waits + 1);
+
+    // One deadline ahead of all the others moves the timer, once.
+    all[500]->expires_after(30min);
+    EXPECT_EQ(deadline::usage_of(ex).timer_waits, before.timer_waits + 2);
+
+    // Nothing armed: the timer stops waiting and the lists go.
+    for (auto& d : all) d->expires_never();
+    u = deadline::usage_of(ex);
+    EXPECT_EQ(u.armed, 0u);
+    EXPECT_EQ(u.lists, 0u);
+    EXPECT_EQ(calls, 0);
+  });
+}
+
+TEST(deadline, on_expire_may_set_its_deadline_again) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    int calls = 0;
+    std::optional<deadline> dl;
+    dl.emplace(ex, [&] {
+      if (++calls < 3) dl->expires_after(5ms);
+    });
+    dl->expires_after(5ms);
+    co_await wait_for([&] { return calls == 3; });
+    EXPECT_EQ(calls, 3);
+    EXPECT_TRUE(dl->expired());
+    EXPECT_EQ(deadline::usage_of(ex).armed, 0u);
+  });
+}
+
+TEST(deadline, a_time_already_past_fires_on_the_executor_not_in_the_call) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    bool fired = false;
+    deadline dl(ex, [&] { fired = true; });
+    dl.expires_at(clock::now() - 1s);
+    EXPECT_FALSE(fired);
+    co_await wait_for([&] { return fired; });
+    EXPECT_TRUE(fired);
+    EXPECT_TRUE(dl.expired());
+  });
+}
+
+TEST(deadline, a_context_whose_deadlines_are_disarmed_or_gone_runs_out_of_work) {
+  asio::io_context ctx;
+  int calls = 0;
+  {
+    deadline kept(ctx.get_executor(), [&] { ++calls; });
+    kept.expires_after(1h);
+    kept.expires_never();
+    ctx.run_for(10s);  // returns at once when nothing is pending
+    EXPECT_TRUE(ctx.stopped()) << "a disarmed deadline leaves no timer waiting";
+    ctx.restart();
+    kept.expires_after(1h);
+  }  // destroyed while armed
+  ctx.run_for(10s);
+  EXPECT_TRUE(ctx.stopped()) << "a destroyed deadline leaves no timer waiting";
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(deadline, a_context_destroyed_with_armed_deadlines_in_suspended_coroutines) {
+  auto ctx = std::make_unique<asio::io_context>();
+  int calls = 0;
+  for (int i = 0; i < 3; ++i) {
+    asio::co_spawn(
+        *ctx,
+        [&calls]() -> asio::awaitable<void> {
+          auto ex = co_await asio::this_coro::executor;
+          deadline dl(ex, [&calls] { ++calls; });
+          dl.expires_after(1h);
+          asio::steady_timer forever(ex, clock::time_point::max());
+          co_await forever.async_wait(use_nothrow);
+        },
+        [](std::exception_ptr) {});
+  }
+  ctx->poll();
+  EXPECT_EQ(deadline::usage_of(ctx->get_executor()).armed, 3u);
+  ctx.reset();  // the frames, and their deadlines, go with the context
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(deadline, contexts_keep_separate_lists) {
+  asio::io_context one, two;
+  deadline a(one.get_executor(), [] {});
+  deadline b(two.get_executor(), [] {});
+  a.expires_after(1h);
+  EXPECT_EQ(deadline::usage_of(one.get_executor()).armed, 1u);
+  EXPECT_EQ(deadline::usage_of(two.get_executor()).armed, 0u);
+  b.expires_after(1h);
+  EXPECT_EQ(deadline::usage_of(two.get_executor()).armed, 1u);
 }
 
 TEST(deadline, map_leaves_other_errors_alone) {

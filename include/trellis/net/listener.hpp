@@ -16,6 +16,13 @@
 //   has finished, so a drain that waits for serve() waits for the in-flight
 //   work, and no handler outlives the listener.
 //
+// A connection is run either as a coroutine (a `handler`: one co_spawn per
+// connection, which owns the connection until its coroutine ends) or handed
+// over with its `seat` (an `adopter`): the seat counts the connection until
+// it is destroyed, so a server can keep an idle connection as a plain
+// completion handler and start a coroutine only while it is busy, leaving
+// an idle connection no coroutine frame at all (http::server does).
+//
 // Thread-safety: a listener belongs to one executor (worker); call its
 // methods on that executor's thread.
 #pragma once
@@ -56,17 +63,51 @@ struct listener_options {
 };
 
 class tcp_listener {
+  // The count of active connections, shared with the seats.
+  struct seats {
+    std::size_t active = 0;
+    tcp_listener* listener = nullptr;  // null once the listener is gone
+  };
+
  public:
+  // A connection's place among the listener's active connections: counted
+  // against max_connections, and waited for by serve() after close(), from
+  // the accept until the seat is destroyed. May outlive the listener (it
+  // then counts for nothing). Destroy it on the listener's executor.
+  class seat {
+   public:
+    seat() = default;
+    seat(seat&& o) noexcept = default;
+    seat& operator=(seat&& o) noexcept;
+    ~seat() { release(); }
+    // Frees the place now; idempotent.
+    void release() noexcept;
+
+   private:
+    friend class tcp_listener;
+    explicit seat(std::shared_ptr<seats> s) : seats_(std::move(s)) {}
+    std::shared_ptr<seats> seats_;
+  };
+
+  // Runs one connection as a coroutine; the connection is counted until the
+  // coroutine ends.
   using handler = std::function<asio::awaitable<void>(asio::ip::tcp::socket)>;
+  // Takes one connection over, with its seat, on the listener's executor
+  // and without blocking; the connection is counted until the seat is
+  // destroyed.
+  using adopter = std::function<void(asio::ip::tcp::socket, seat)>;
 
   // Binds and listens. Returns the OS error (address in use, permission
   // denied...) instead of throwing: the caller decides how to report it.
   static result<std::unique_ptr<tcp_listener>> open(const asio::any_io_executor& ex,
                                                     const asio::ip::tcp::endpoint& address,
                                                     listener_options options = {});
+  ~tcp_listener();
+  tcp_listener(const tcp_listener&) = delete;
+  tcp_listener& operator=(const tcp_listener&) = delete;
 
   asio::ip::tcp::endpoint local_endpoint() const;
-  std::size_t active_connections() const noexcept { return active_; }
+  std::size_t active_connections() const noexcept { return seats_->active; }
   const listener_options& options() const noexcept { return options_; }
 
   // Accepts until close(), running `on_connection` for each connection as a
@@ -74,18 +115,20 @@ class tcp_listener {
   // A child's exception is logged, never propagated. REQUIRES: one serve()
   // at a time; the listener outlives it.
   asio::awaitable<void> serve(handler on_connection);
+  // The same, handing each connection to `on_connection` with its seat.
+  // REQUIRES: as above.
+  asio::awaitable<void> serve(adopter on_connection);
 
   // Stops accepting. Connections being served are not touched.
   void close();
 
  private:
   tcp_listener(asio::ip::tcp::acceptor acceptor, listener_options options);
-  void connection_done();
 
   asio::ip::tcp::acceptor acceptor_;
   listener_options options_;
-  std::size_t active_ = 0;
-  asio::steady_timer wake_;  // used as an event: cancelled when a slot frees
+  std::shared_ptr<seats> seats_;
+  asio::steady_timer wake_;  // used as an event: cancelled when a seat frees
 };
 
 // Opens one listener per worker of `rt` on `address` (SO_REUSEPORT) and
@@ -96,5 +139,9 @@ class tcp_listener {
 result<asio::ip::tcp::endpoint> listen_on_all(
     core::runtime& rt, const asio::ip::tcp::endpoint& address, listener_options options,
     std::function<tcp_listener::handler(core::worker&)> make_handler);
+// The same with an adopter per worker (see tcp_listener::adopter).
+result<asio::ip::tcp::endpoint> listen_on_all(
+    core::runtime& rt, const asio::ip::tcp::endpoint& address, listener_options options,
+    std::function<tcp_listener::adopter(core::worker&)> make_adopter);
 
 }  // namespace trellis::net
