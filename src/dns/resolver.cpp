@@ -49,13 +49,17 @@ struct server_health {
 struct resolver_state {
   resolver_state(asio::any_io_executor e, resolver_options o)
       : ex(std::move(e)), options(std::move(o)), answers(options.cache_options) {
-    for (const auto& ep : options.conf.nameservers) servers.push_back({ep});
+    for (const auto& ep : options.conf.nameservers) {
+      servers.push_back({ep});
+      channels.push_back(std::make_unique<udp_channel>(ex, ep, options.queries_per_socket));
+    }
     options.conf.attempts = std::max(options.conf.attempts, 1u);
   }
   asio::any_io_executor ex;
   resolver_options options;
   dns::cache answers;
   std::vector<server_health> servers;
+  std::vector<std::unique_ptr<udp_channel>> channels;  // one per server, same order
   std::size_t rotate_next = 0;
   // Weak: the flight lives in the coroutines that lead and wait on it, so
   // that it (and its timer) go with them if their io_context is destroyed.
@@ -154,7 +158,7 @@ asio::awaitable<result<message>> fetch(state_ptr s, question q) {
       query_options qo;
       qo.timeout = timeout;
       qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
-      auto r = co_await query(s->servers[i].endpoint, q, qo);
+      auto r = co_await query(*s->channels[i], q, qo);
       if (!r) {
         log_failure(s->servers[i].endpoint, r.error());
         server_failed(*s, i);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <asio/error.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "support/loop.hpp"
 #include "support/process.hpp"
@@ -313,6 +315,29 @@ asio::awaitable<void> serve_tcp_once(tcp::acceptor& acceptor,
   if (!e3) ++served;
 }
 
+// A fake UDP server and a TCP acceptor on the same port number, as a real
+// DNS server has. The UDP port is the kernel's pick; another test running in
+// parallel may hold the same TCP port, so on a clash both are dropped and
+// the pair is tried again on a new port.
+struct udp_and_tcp {
+  std::unique_ptr<fake_server> udp;
+  tcp::acceptor acceptor;
+};
+asio::awaitable<udp_and_tcp> start_udp_and_tcp(fake_server::script script) {
+  auto ex = co_await asio::this_coro::executor;
+  for (int attempt = 0;; ++attempt) {
+    auto server = co_await fake_server::start(script);
+    tcp::acceptor acceptor(ex);
+    const tcp::endpoint ep(server->endpoint().address(), server->endpoint().port());
+    std::error_code ec;
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) co_return udp_and_tcp{std::move(server), std::move(acceptor)};
+    if (attempt == 20) throw std::system_error(ec, "no port free for both UDP and TCP");
+  }
+}
+
 TEST(dns_transport, a_truncated_udp_answer_is_retried_over_tcp) {
   test::run_bounded([]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
@@ -321,10 +346,9 @@ TEST(dns_transport, a_truncated_udp_answer_is_retried_over_tcp) {
       r.tc = true;  // "too big for UDP"
       return std::vector<reply>{{wire_of(r)}};
     };
-    auto server = co_await fake_server::start(std::move(script));
-    // The TCP side listens on the same port number as the UDP one.
-    tcp::acceptor acceptor(ex,
-                           tcp::endpoint(server->endpoint().address(), server->endpoint().port()));
+    auto pair = co_await start_udp_and_tcp(std::move(script));
+    auto& server = pair.udp;
+    auto& acceptor = pair.acceptor;
     int served = 0;
     asio::co_spawn(ex,
                    serve_tcp_once(
@@ -357,9 +381,9 @@ TEST(dns_transport, tcp_only_skips_udp_and_tc_can_be_kept) {
       r.tc = true;
       return std::vector<reply>{{wire_of(r)}};
     };
-    auto server = co_await fake_server::start(std::move(script));
-    tcp::acceptor acceptor(ex,
-                           tcp::endpoint(server->endpoint().address(), server->endpoint().port()));
+    auto pair = co_await start_udp_and_tcp(std::move(script));
+    auto& server = pair.udp;
+    auto& acceptor = pair.acceptor;
     int served = 0;
     asio::co_spawn(ex,
                    serve_tcp_once(
@@ -388,6 +412,186 @@ TEST(dns_transport, a_query_needs_exactly_one_question) {
     auto r = co_await query(udp::endpoint(asio::ip::address_v4::loopback(), 53), empty);
     CO_ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), error::bad_query);
+  });
+}
+
+// --- shared sockets (udp_channel, queries_per_socket > 1) ----------------------
+
+// The octet each name is answered with, so that a result shows whose answer it got.
+std::uint8_t octet_for(const message& q) {
+  const std::string text = q.questions.at(0).qname.to_string();
+  return static_cast<std::uint8_t>(text.size() + text.front());
+}
+
+using result_pair = std::tuple<result<exchange_result>, result<exchange_result>>;
+
+// Two queries through `channel` at once.
+asio::awaitable<result_pair> query_two(udp_channel& channel, const question& a, const question& b,
+                                       query_options o) {
+  using namespace asio::experimental::awaitable_operators;
+  auto first = query(channel, a, o);
+  auto second = query(channel, b, o);
+  auto both = std::move(first) && std::move(second);
+  co_return co_await std::move(both);
+}
+
+TEST(dns_transport, a_shared_socket_hands_out_of_order_answers_to_the_right_queries) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    // Holds the answers until three queries are in, then answers the last first.
+    auto held = std::make_shared<std::vector<message>>();
+    auto script = [held](const message& q) {
+      held->push_back(q);
+      std::vector<reply> out;
+      if (held->size() < 3) return out;
+      for (auto it = held->rbegin(); it != held->rend(); ++it)
+        out.push_back({wire_of(answer_to(*it, octet_for(*it)))});
+      held->clear();
+      return out;
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 10);
+    using namespace asio::experimental::awaitable_operators;
+    const query_options o{.timeout = 5s};
+    // Named: the coroutines hold references to their questions until they run.
+    const question qa = ask("a.example", rtype::a);
+    const question qb = ask("bb.example", rtype::a);
+    const question qc = ask("ccc.example", rtype::a);
+    auto a = query(channel, qa, o);
+    auto b = query(channel, qb, o);
+    auto c = query(channel, qc, o);
+    auto all = std::move(a) && std::move(b) && std::move(c);
+    auto [ra, rb, rc] = co_await std::move(all);
+    CO_ASSERT_OK(ra);
+    CO_ASSERT_OK(rb);
+    CO_ASSERT_OK(rc);
+    for (const auto* r : {&ra, &rb, &rc}) {
+      const message& m = (*r)->response;
+      EXPECT_EQ(last_octet(m), octet_for(m)) << m.questions.at(0).qname.to_string();
+      EXPECT_EQ((*r)->ignored_datagrams, 0u);
+    }
+    CO_ASSERT_TRUE(server->senders().size() == 3);
+    EXPECT_EQ(server->senders()[0], server->senders()[1]) << "one socket, one port";
+    EXPECT_EQ(server->senders()[1], server->senders()[2]);
+    std::set<std::uint16_t> ids;
+    for (const message& q : server->queries()) ids.insert(q.id);
+    EXPECT_EQ(ids.size(), 3u) << "IDs are unique among a socket's queries in flight";
+    EXPECT_EQ(channel.sockets_opened(), 1u);
+  });
+}
+
+TEST(dns_transport, forged_answers_on_a_shared_socket_are_ignored) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto held = std::make_shared<std::vector<message>>();
+    auto script = [held](const message& q) {
+      held->push_back(q);
+      std::vector<reply> out;
+      if (held->size() < 2) return out;
+      const message& first = (*held)[0];
+      const message& second = (*held)[1];
+      // The first query's ID with the second one's question: right ID, wrong question.
+      message crossed = answer_to(second, 66);
+      crossed.id = first.id;
+      // An ID no query has.
+      message stray = answer_to(first, 77);
+      do {
+        ++stray.id;
+      } while (stray.id == first.id || stray.id == second.id);
+      message wrong_question = answer_to(second, 88);
+      wrong_question.questions[0].qname = n("evil.example");
+      out.push_back({wire_of(crossed)});
+      out.push_back({wire_of(stray)});
+      out.push_back({wire_of(wrong_question)});
+      out.push_back({wire_of(answer_to(first, 99)), true});  // from another port
+      out.push_back({wire_of(answer_to(second, octet_for(second)))});
+      out.push_back({wire_of(answer_to(first, octet_for(first)))});
+      held->clear();
+      return out;
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 10);
+    const question one = ask("one.example", rtype::a);
+    const question two = ask("two.example", rtype::a);
+    auto [r1, r2] = co_await query_two(channel, one, two, {.timeout = 5s});
+    CO_ASSERT_OK(r1);
+    CO_ASSERT_OK(r2);
+    EXPECT_EQ(last_octet(r1->response), octet_for(r1->response));
+    EXPECT_EQ(last_octet(r2->response), octet_for(r2->response));
+    EXPECT_EQ(r1->ignored_datagrams, 1u) << "its ID, another question";
+    EXPECT_EQ(r2->ignored_datagrams, 1u) << "its ID, a question it did not ask";
+  });
+}
+
+TEST(dns_transport, a_shared_socket_is_replaced_after_its_queries) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) { return std::vector<reply>{{wire_of(answer_to(q, 1))}}; };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 2);
+    for (int i = 0; i < 5; ++i) {
+      auto r = co_await query(channel, ask("www.example", rtype::a), {.timeout = 5s});
+      CO_ASSERT_OK(r);
+    }
+    const auto& from = server->senders();
+    CO_ASSERT_TRUE(from.size() == 5);
+    EXPECT_EQ(from[0], from[1]);
+    EXPECT_NE(from[1], from[2]) << "a new socket after two queries";
+    EXPECT_EQ(from[2], from[3]);
+    EXPECT_NE(from[3], from[4]);
+    EXPECT_EQ(channel.sockets_opened(), 3u);
+  });
+}
+
+TEST(dns_transport, a_shared_socket_outlives_a_timeout_and_keeps_answering) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto count = std::make_shared<int>(0);
+    auto script = [count](const message& q) {
+      if ((*count)++ == 0) return std::vector<reply>{};  // the first query goes unanswered
+      return std::vector<reply>{{wire_of(answer_to(q, 2))}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 10);
+    auto lost = co_await query(channel, ask("www.example", rtype::a), {.timeout = 200ms});
+    CO_ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error(), error::timed_out);
+    auto r = co_await query(channel, ask("www.example", rtype::a), {.timeout = 5s});
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(last_octet(r->response), 2);
+    CO_ASSERT_TRUE(server->senders().size() == 2);
+    EXPECT_EQ(server->senders()[0], server->senders()[1]);
+  });
+}
+
+TEST(dns_transport, one_query_per_socket_through_a_channel_uses_fresh_ports) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) { return std::vector<reply>{{wire_of(answer_to(q, 1))}}; };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint());
+    for (int i = 0; i < 3; ++i) {
+      auto r = co_await query(channel, ask("www.example", rtype::a), {.timeout = 5s});
+      CO_ASSERT_OK(r);
+    }
+    const auto& from = server->senders();
+    CO_ASSERT_TRUE(from.size() == 3);
+    EXPECT_NE(from[0], from[1]);
+    EXPECT_NE(from[1], from[2]);
+    EXPECT_EQ(channel.sockets_opened(), 0u);
+  });
+}
+
+TEST(dns_transport, a_closed_port_fails_the_queries_of_a_shared_socket) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    udp::endpoint closed;
+    {
+      auto s = net::udp_socket::bind(co_await asio::this_coro::executor, loopback_any);
+      CO_ASSERT_OK(s);
+      closed = s->local_endpoint();
+    }
+    udp_channel channel(co_await asio::this_coro::executor, closed, 10);
+    auto r = co_await query(channel, ask("www.example", rtype::a), {.timeout = 30s});
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), asio::error::connection_refused) << r.error().message();
+    auto again = co_await query(channel, ask("www.example", rtype::a), {.timeout = 30s});
+    CO_ASSERT_FALSE(again);
+    EXPECT_EQ(channel.sockets_opened(), 2u) << "a failed socket is replaced";
   });
 }
 

@@ -102,6 +102,14 @@ struct resolver_options {
   // timeout on every query, but notices its return later.
   std::chrono::milliseconds penalty{5'000};
   std::chrono::milliseconds max_penalty{60'000};
+  // UDP queries carried by one socket per server (udp_channel in
+  // transport.hpp). 1: a fresh socket on a new random port per query, so a
+  // forged answer must guess the port as well as the 16-bit ID (RFC 5452).
+  // N > 1: a socket carries N queries before a new port replaces it — up to
+  // four system calls fewer per query, but once its port is known a forger
+  // needs only the ID for the rest of them. For a resolver on this host or
+  // a trusted path (c-ares 1.18 keeps one port forever).
+  unsigned queries_per_socket = 1;
 
   // /etc/resolv.conf (and RES_OPTIONS) and /etc/hosts. A missing
   // resolv.conf gives no servers; a missing hosts file an empty table.

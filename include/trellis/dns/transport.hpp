@@ -3,9 +3,12 @@
 // no server selection. The stub resolver, an iterative resolver and a
 // dig-like tool all build on it.
 //
-// Anti-spoofing (RFC 5452): every query goes out from a fresh UDP socket on
-// a kernel-chosen ephemeral port, with an ID from a cryptographic generator
-// (OpenSSL RAND_bytes). The socket is connected to the server, so the kernel
+// Anti-spoofing (RFC 5452): by default every query goes out from a fresh UDP
+// socket on a kernel-chosen ephemeral port, with an ID from a cryptographic
+// generator (OpenSSL RAND_bytes, drawn a few hundred octets at a time and
+// handed out per thread). A udp_channel with queries_per_socket > 1 instead
+// keeps a socket to its server for that many queries (see udp_channel for
+// what that trades away). The socket is connected to the server, so the kernel
 // drops datagrams from other addresses or ports, and the sender is checked
 // again on receipt. A datagram is accepted only when its ID, QR bit and
 // question (name case-insensitively, type, class) match the query; anything
@@ -29,15 +32,25 @@
 // ICMP port unreachable on the connected socket), and dns::error::bad_query
 // for a query that cannot be encoded.
 //
+// Cost (fresh port): socket, connect, one epoll registration, the
+// non-blocking switch, send, one receive once readable, close — seven
+// system calls, no speculative receive, no heap allocation of its own
+// beyond the message codec's. The receive buffer (the largest datagram) is
+// one per thread, since a datagram is decoded before the coroutine waits
+// again. With a shared socket: send and receive, the rest amortised.
+//
 // Thread-safety: each call is independent and runs on the caller's
-// executor; calls may run concurrently on the same executor.
+// executor; calls may run concurrently on the same executor. A udp_channel
+// belongs to one executor, like the resolver that owns it.
 #pragma once
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/udp.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "trellis/codec/dns/message.hpp"
 #include "trellis/core/result.hpp"
@@ -88,6 +101,67 @@ asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& se
 // The same for one question (the common case).
 asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& server,
                                                const question& q, query_options options = {});
+
+namespace detail {
+struct udp_channel_state;
+}
+
+// The UDP path to one server for many queries, in the spirit of c-ares's
+// ARES_OPT_UDP_MAX_QUERIES.
+//
+// queries_per_socket == 1 (the default): every query gets a fresh socket on
+// a new random ephemeral port, as query(endpoint, ...) does. An off-path
+// attacker forging an answer must guess the 16-bit ID and the port
+// (~16 bits more, RFC 5452 §9.2) for each query separately.
+//
+// queries_per_socket == N > 1: queries share one connected socket on a
+// random ephemeral port, which carries up to N queries and is then replaced
+// by a new one (a new port). One reader per socket, running while queries
+// are pending, hands each datagram to the query whose ID it carries (IDs
+// are unique among the socket's queries in flight); the usual checks then
+// apply (sender, ID, QR, question), so a datagram that fails them is
+// ignored and its query keeps waiting until its own deadline. What it
+// trades: the port stops being a secret after the first query an attacker
+// can observe or provoke, so for the rest of the socket's N queries a
+// forged answer needs to match only the ID — 16 bits instead of ~32. Larger
+// N saves more system calls (socket, connect, epoll registration, close:
+// four of the fresh port's seven) and exposes more queries. Use it towards
+// a resolver on this host or on a path no attacker can inject into, or when
+// answers are validated (DNSSEC) further on. c-ares 1.18 keeps one port
+// forever; unbound, like the default here, uses a fresh one per query.
+//
+// A socket that reports an error (ICMP port unreachable: connection_refused)
+// fails the queries waiting on it and is replaced at the next query. Idle
+// sockets are kept for the next query and closed with the channel, or when
+// the execution context shuts down, whichever comes first.
+class udp_channel {
+ public:
+  // REQUIRES: every query through this channel runs on `ex`.
+  // queries_per_socket: 0 is taken as 1.
+  udp_channel(const asio::any_io_executor& ex, const asio::ip::udp::endpoint& server,
+              unsigned queries_per_socket = 1);
+  ~udp_channel();
+  udp_channel(const udp_channel&) = delete;
+  udp_channel& operator=(const udp_channel&) = delete;
+
+  const asio::ip::udp::endpoint& server() const noexcept;
+  unsigned queries_per_socket() const noexcept;
+  // Shared sockets opened so far (0 while queries_per_socket is 1).
+  std::uint64_t sockets_opened() const noexcept;
+
+ private:
+  friend asio::awaitable<result<exchange_result>> query(udp_channel& channel, message q,
+                                                        query_options options);
+  std::shared_ptr<detail::udp_channel_state> state_;
+};
+
+// query() through `channel` (its server, its sockets). TCP attempts are
+// per query as always.
+// REQUIRES: runs on the channel's executor; q has exactly one question.
+asio::awaitable<result<exchange_result>> query(udp_channel& channel, message q,
+                                               query_options options = {});
+asio::awaitable<result<exchange_result>> query(udp_channel& channel, const question& q,
+                                               query_options options = {});
 
 // A fresh 16-bit ID from the CSPRNG (for callers that build their own
 // exchanges, e.g. a server's tests).
