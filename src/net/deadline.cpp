@@ -166,7 +166,10 @@ deadline::deadline(const asio::any_io_executor& ex, std::function<void()> on_exp
 }
 
 deadline::~deadline() {
-  service_->unlink(*this, false);
+  // Only an armed deadline touches the service. The context's shutdown
+  // unlinks every deadline, so one destroyed after its context (and its
+  // service) never reaches the freed service.
+  if (list_) service_->unlink(*this, false);
 }
 
 void deadline::link(clock::time_point t, clock::time_point now) {

@@ -287,6 +287,20 @@ TEST(deadline, a_context_destroyed_with_armed_deadlines_in_suspended_coroutines)
   EXPECT_EQ(calls, 0);
 }
 
+// An object that owns a socket with a deadline may be destroyed after its
+// io_context (a server declared before the runtime that runs it). The
+// deadline, armed or not, must not reach back into the freed context.
+TEST(deadline, outlives_its_context_armed_or_not) {
+  auto ctx = std::make_unique<asio::io_context>();
+  auto armed = std::make_unique<deadline>(ctx->get_executor(), [] {});
+  auto idle = std::make_unique<deadline>(ctx->get_executor(), [] {});
+  armed->expires_after(1h);
+  ctx.reset();
+  EXPECT_FALSE(armed->expired());
+  armed.reset();  // ASan reports a use after free if these touch the context
+  idle.reset();
+}
+
 TEST(deadline, contexts_keep_separate_lists) {
   asio::io_context one, two;
   deadline a(one.get_executor(), [] {});

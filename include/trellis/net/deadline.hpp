@@ -62,7 +62,9 @@ class deadline {
   using clock = std::chrono::steady_clock;
 
   // REQUIRES: on_expire is callable on `ex` and does not destroy this
-  // deadline; the deadline is destroyed before ex's execution context.
+  // deadline. A deadline may outlive ex's execution context (an object that
+  // owns a socket and is destroyed after its io_context, say), but then it
+  // may only be destroyed: the context's end disarmed it.
   deadline(const asio::any_io_executor& ex, std::function<void()> on_expire);
   ~deadline();
   deadline(const deadline&) = delete;
