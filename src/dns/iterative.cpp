@@ -127,7 +127,11 @@ class walker {
     std::vector<server_ref> servers = roots;
     name zone;  // the root
     while (true) {
+      // Where the walk goes next; applied after the loops below, which hold
+      // a reference into `servers`.
       bool moved = false;
+      std::vector<server_ref> next_servers;
+      name next_zone;
       std::error_code last = error::servfail;
       for (std::size_t si = 0; si < servers.size() && !moved; ++si) {
         auto& s = servers[si];
@@ -202,15 +206,15 @@ class walker {
               trace_.push_back(std::move(step));
               out.answers.insert(out.answers.end(), reading.records.begin(), reading.records.end());
               q.qname = reading.next;
-              servers = roots;
-              zone = name{};
+              next_servers = roots;
+              next_zone = name{};
               moved = true;
               break;
             case verdict::referral:
               step.result = trace_step::outcome::referral;
               trace_.push_back(std::move(step));
-              servers = std::move(reading.servers);
-              zone = reading.zone;
+              next_servers = std::move(reading.servers);
+              next_zone = reading.zone;
               moved = true;
               break;
             case verdict::lame:
@@ -224,6 +228,8 @@ class walker {
         out.error = last;
         co_return out;
       }
+      servers = std::move(next_servers);
+      zone = std::move(next_zone);
     }
   }
 
