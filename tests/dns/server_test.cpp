@@ -19,7 +19,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -161,16 +160,21 @@ std::vector<std::string> section(const std::string& out, const std::string& whic
   return records(out.substr(body + 1, end == std::string::npos ? end : end - body - 1));
 }
 
+// The text between `start` and the next `end` in dig's output ("" if absent).
+std::string between(const std::string& out, std::string_view start, char end) {
+  const auto at = out.find(start);
+  if (at == std::string::npos) return "";
+  const auto from = at + start.size();
+  const auto to = out.find(end, from);
+  return to == std::string::npos ? "" : out.substr(from, to - from);
+}
+
 std::string header_flags(const std::string& out) {
-  std::smatch m;
-  static const std::regex re(";; flags: ([a-z ]*);");
-  return std::regex_search(out, m, re) ? m[1].str() : "";
+  return between(out, ";; flags: ", ';');
 }
 
 std::string status(const std::string& out) {
-  std::smatch m;
-  static const std::regex re("status: ([A-Z0-9]+),");
-  return std::regex_search(out, m, re) ? m[1].str() : "";
+  return between(out, "status: ", ',');
 }
 
 std::vector<std::uint8_t> query_bytes(const message& m) {
@@ -731,10 +735,9 @@ TEST(DnsServer, ExampleProgramServesTheExampleZone) {
   if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " is not built";
   test::process p({bin, "--zone", example_zone, "--port", "0", "--workers", "1"});
   ASSERT_TRUE(p.wait_for_output("listening", 10s, true)) << p.err();
-  std::smatch m;
-  const std::string err = p.err();
-  ASSERT_TRUE(std::regex_search(err, m, std::regex("address=127\\.0\\.0\\.1:([0-9]+)"))) << err;
-  const auto port = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+  const auto logged = test::logged_port(p.err());
+  ASSERT_TRUE(logged) << p.err();
+  const auto port = *logged;
   const std::string out = dig(port, "www.example.test", "A");
   EXPECT_EQ(section(out, "ANSWER"),
             std::vector<std::string>{"www.example.test. 300 IN A 127.0.0.10"})

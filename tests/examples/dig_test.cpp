@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <regex>
 #include <string>
 
 #include "support/process.hpp"
@@ -29,10 +28,9 @@ class DigTool : public ::testing::Test {
     server_ = std::make_unique<test::process>(
         std::vector<std::string>{dns_bin, "--zone", zone, "--port", "0", "--workers", "1"});
     ASSERT_TRUE(server_->wait_for_output("listening", 10s, true)) << server_->err();
-    std::smatch m;
-    const std::string err = server_->err();
-    ASSERT_TRUE(std::regex_search(err, m, std::regex("address=127\\.0\\.0\\.1:([0-9]+)"))) << err;
-    port_ = m[1].str();
+    const auto port = test::logged_port(server_->err());
+    ASSERT_TRUE(port) << server_->err();
+    port_ = std::to_string(*port);
   }
 
   test::run_result trellis_dig(std::vector<std::string> args) {

@@ -83,11 +83,9 @@ class rest_service {
                std::to_string(seed)}) {
     if (!proc_.wait_for_output("listening", 10s, /*from_stderr=*/true))
       throw std::runtime_error("trellis-rest did not start: " + proc_.err());
-    const std::string err = proc_.err();
-    const std::string key = "address=127.0.0.1:";
-    const auto at = err.find(key);
-    if (at == std::string::npos) throw std::runtime_error("no address in: " + err);
-    port_ = std::stoi(err.substr(at + key.size()));
+    const auto port = test::logged_port(proc_.err());
+    if (!port) throw std::runtime_error("no address in: " + proc_.err());
+    port_ = *port;
   }
   ~rest_service() { proc_.wait_or_kill(0ms, 2s); }
   rest_service(const rest_service&) = delete;

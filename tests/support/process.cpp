@@ -344,4 +344,16 @@ bool program_exists(std::string_view name) {
   return find_program(name).has_value();
 }
 
+std::optional<std::uint16_t> logged_port(std::string_view log, std::string_view host) {
+  const std::string key = "address=" + std::string(host) + ":";
+  const auto at = log.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::uint32_t port = 0;
+  std::size_t i = at + key.size(), digits = 0;
+  for (; i < log.size() && log[i] >= '0' && log[i] <= '9' && digits < 6; ++i, ++digits)
+    port = port * 10 + static_cast<std::uint32_t>(log[i] - '0');
+  if (digits == 0 || port == 0 || port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(port);
+}
+
 }  // namespace trellis::test

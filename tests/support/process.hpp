@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,5 +131,10 @@ run_result run(std::vector<std::string> argv, std::string_view input = {},
 std::optional<std::string> find_program(std::string_view name);
 // find_program(name).has_value(): lets a test GTEST_SKIP when a peer is missing.
 bool program_exists(std::string_view name);
+
+// The port in the first "address=<host>:<port>" of a trellis example's log
+// (its "listening" line), for servers started with --port 0; nullopt when
+// there is none.
+std::optional<std::uint16_t> logged_port(std::string_view log, std::string_view host = "127.0.0.1");
 
 }  // namespace trellis::test
