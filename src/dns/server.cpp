@@ -227,11 +227,7 @@ std::optional<message> answer_query(std::span<const zone> zones, const server_op
   }
   auto r = z->lookup(q, options.random);
   varies = r.varies;
-  m.rcode = r.rcode;
-  m.aa = r.authoritative;
-  m.answers = std::move(r.answers);
-  m.authorities = std::move(r.authorities);
-  m.additionals = std::move(r.additionals);
+  std::move(r).move_into(m);
   return m;
 }
 

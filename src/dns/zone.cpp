@@ -835,12 +835,7 @@ lookup_result zone::lookup(const question& q, const random_source& random) const
 
 message zone::answer(const message& query, const random_source& random) const {
   message m = make_response(query);
-  auto r = impl_->lookup(query.questions.at(0), random);
-  m.rcode = r.rcode;
-  m.aa = r.authoritative;
-  m.answers = std::move(r.answers);
-  m.authorities = std::move(r.authorities);
-  m.additionals = std::move(r.additionals);
+  impl_->lookup(query.questions.at(0), random).move_into(m);
   return m;
 }
 

@@ -165,6 +165,16 @@ struct lookup_result {
   // asking again may give another one; false when the answer is fixed by
   // the zone's data (a server may then keep and reuse its encoding).
   bool varies = false;
+
+  // Moves rcode, AA and the three sections into a response skeleton
+  // (make_response), the one way a lookup becomes a message.
+  void move_into(message& m) && {
+    m.rcode = rcode;
+    m.aa = authoritative;
+    m.answers = std::move(answers);
+    m.authorities = std::move(authorities);
+    m.additionals = std::move(additionals);
+  }
 };
 
 // One RRset as stored: all the records of one owner and type.
