@@ -16,6 +16,7 @@
 #include "trellis/core/log.hpp"
 #include "trellis/net/deadline.hpp"
 #include "trellis/net/error.hpp"
+#include "trellis/net/readiness.hpp"
 #include "trellis/net/tls.hpp"
 
 namespace trellis::http {
@@ -172,6 +173,13 @@ struct server::worker_state {
 
 namespace {
 
+// A TLS connection reads through OpenSSL and Asio's waits.
+struct no_readiness {
+  no_readiness(const asio::any_io_executor&, int) noexcept {}
+  void cancel() noexcept {}
+  void reset() noexcept {}
+};
+
 // One HTTP/1.1 connection over Stream (tcp::socket or tls::stream).
 template <class Stream>
 class connection final : public body_source, public body_writer, public connection_base {
@@ -184,7 +192,8 @@ class connection final : public body_source, public body_writer, public connecti
         opt_(ws.srv.options()),
         remote_(std::move(remote)),
         seat_(std::move(seat)),
-        dl_(stream_.get_executor(), [this] { on_deadline(); }) {
+        dl_(stream_.get_executor(), [this] { on_deadline(); }),
+        ready_(stream_.get_executor(), socket().native_handle()) {
     std::error_code ignored;
     socket().non_blocking(true, ignored);
     next = ws_.connections;
@@ -213,10 +222,7 @@ class connection final : public body_source, public body_writer, public connecti
   }
 
   void drain() override {
-    if (phase_ == phase::idle || phase_ == phase::lingering) {
-      std::error_code ignored;
-      socket().cancel(ignored);
-    }
+    if (phase_ == phase::idle || phase_ == phase::lingering) cancel_io();
   }
 
  private:
@@ -230,12 +236,10 @@ class connection final : public body_source, public body_writer, public connecti
     if (c.ws_.draining) return;  // closed here
     c.phase_ = phase::idle;
     c.dl_.expires_after(idle);
-    c.socket().async_wait(
-        tcp::socket::wait_read,
-        asio::bind_allocator(exact_allocator<void>(),
-                             [self = std::move(self)](std::error_code ec) mutable {
-                               if (!ec) spawn(std::move(self));
-                             }));
+    c.ready_.async_wait(asio::bind_allocator(exact_allocator<void>(),
+                                             [self = std::move(self)](std::error_code ec) mutable {
+                                               if (!ec) spawn(std::move(self));
+                                             }));
   }
 
   // Runs the request loop as a coroutine that owns the connection; its
@@ -274,6 +278,7 @@ class connection final : public body_source, public body_writer, public connecti
     // Plain TCP starts (from park()) with the socket readable; TLS reads at once.
     bool readable = true;
     bool need_read = true;
+    bool head_unarmed = false;  // a head started, its deadline not yet set
     for (;;) {
       if (!r_) {
         if (ws_.draining) break;
@@ -287,7 +292,7 @@ class connection final : public body_source, public body_writer, public connecti
           const bool may_park = opt_.idle_timeout > park_after;
           phase_ = may_park ? phase::lingering : phase::idle;
           dl_.expires_after(may_park ? park_after : opt_.idle_timeout);
-          auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
+          auto [ec] = co_await ready_.async_wait(use_nothrow);
           if (std::exchange(park_, false) && ec) {
             park(std::move(self), opt_.idle_timeout - park_after);
             co_return;
@@ -329,13 +334,16 @@ class connection final : public body_source, public body_writer, public connecti
         need_read = false;
         if (!had_bytes) {
           // First bytes of a request: the head must now complete in time.
+          // Usually it is all there, and the handler's deadline comes next;
+          // the header deadline is armed only when more must be read.
           phase_ = phase::head;
-          dl_.expires_after(opt_.header_timeout);
+          head_unarmed = true;
         }
       }
 
       const parse_status st = r_->parser.parse_head(r_->in.view());
       if (st == parse_status::need_more) {
+        if (std::exchange(head_unarmed, false)) dl_.expires_after(opt_.header_timeout);
         // Never wait for input with answers still queued.
         if (pending_ > 0 && !co_await flush_now()) break;
         if (r_->in.empty() && !is_tls) {
@@ -350,6 +358,7 @@ class connection final : public body_source, public body_writer, public connecti
         break;
       }
 
+      head_unarmed = false;
       start_request();
       if (r_->parser.head().expect_unsupported) {
         r_->res.status = 417;  // an expectation we cannot meet (RFC 9110 §10.1.1)
@@ -389,7 +398,7 @@ class connection final : public body_source, public body_writer, public connecti
     }
     std::error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
-    socket().close(ignored);
+    close_socket();
   }
 
   // lingering: plain TCP, idle in run() for at most park_after.
@@ -402,23 +411,34 @@ class connection final : public body_source, public body_writer, public connecti
       return stream_;
   }
 
+  // Pending reads and waits complete as aborted.
+  void cancel_io() {
+    std::error_code ignored;
+    socket().cancel(ignored);
+    ready_.cancel();
+  }
+
+  void close_socket() {
+    ready_.reset();  // leaves the epoll set while the descriptor is still ours
+    std::error_code ignored;
+    socket().close(ignored);
+  }
+
   void on_deadline() {
     if (phase_ == phase::lingering) {
       park_ = true;  // idle for park_after: run() parks the connection
       phase_ = phase::idle;
-      std::error_code ignored;
-      socket().cancel(ignored);
+      cancel_io();
       return;
     }
     timed_out_phase_ = phase_;
-    std::error_code ignored;
     if (phase_ == phase::handler || phase_ == phase::write) {
       // The handler overran, or the client stopped reading: nothing more
       // can be said on this connection.
       broken_ = true;
-      socket().close(ignored);
+      close_socket();
     } else {
-      socket().cancel(ignored);  // pending read/wait completes as aborted
+      cancel_io();
     }
   }
 
@@ -429,6 +449,7 @@ class connection final : public body_source, public body_writer, public connecti
     if (!space) return space.error();
     std::error_code ec;
     const std::size_t n = socket().read_some(asio::buffer(space->data(), space->size()), ec);
+    if (ec == asio::error::would_block || (!ec && n < space->size())) ready_.drained();
     if (ec) return ec;
     b.commit(n);
     ws_.received->add(n);
@@ -450,7 +471,7 @@ class connection final : public body_source, public body_writer, public connecti
       for (;;) {
         std::error_code ec = try_read(b);
         if (ec != asio::error::would_block) co_return dl_.map(ec);
-        std::tie(ec) = co_await socket().async_wait(tcp::socket::wait_read, use_nothrow);
+        std::tie(ec) = co_await ready_.async_wait(use_nothrow);
         if (ec) co_return dl_.map(ec);
       }
     }
@@ -741,6 +762,8 @@ class connection final : public body_source, public body_writer, public connecti
   tcp::endpoint remote_;
   net::tcp_listener::seat seat_;  // counts this connection in its listener until destroyed
   net::deadline dl_;
+  // Plain TCP: readability without a system call per wait (see readiness.hpp).
+  [[no_unique_address]] std::conditional_t<is_tls, no_readiness, net::readiness> ready_;
   std::unique_ptr<resources> r_;
   steady::time_point started_;
   std::size_t in_used_ = 0;  // bytes of r_->in taken by the current request
@@ -791,8 +814,17 @@ result<tcp::endpoint> server::listen(core::runtime& rt, const tcp::endpoint& add
         return [&ws](tcp::socket s, net::tcp_listener::seat seat) {
           std::error_code ec;
           const auto remote = s.remote_endpoint(ec);
-          connection<tcp::socket>::start(
-              std::make_unique<connection<tcp::socket>>(std::move(s), ws, remote, std::move(seat)));
+          std::unique_ptr<connection<tcp::socket>> c;
+          try {
+            c = std::make_unique<connection<tcp::socket>>(std::move(s), ws, remote, std::move(seat));
+          } catch (const std::exception& e) {
+            // The kernel refused to watch one more socket (epoll's
+            // max_user_watches, memory): this connection closes, the
+            // listener goes on.
+            core::log::warn("connection refused", {{"remote", to_string(remote)}, {"error", e.what()}});
+            return;
+          }
+          connection<tcp::socket>::start(std::move(c));
         };
       });
 }

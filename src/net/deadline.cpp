@@ -5,6 +5,7 @@
 #include <asio/execution_context.hpp>
 #include <asio/query.hpp>
 #include <asio/steady_timer.hpp>
+#include <array>
 #include <map>
 #include <optional>
 
@@ -58,7 +59,7 @@ class deadline_service final : public asio::execution_context::service {
         length <= clock::duration::zero()
             ? 0
             : std::chrono::duration_cast<std::chrono::milliseconds>(length).count();
-    lists_[ms].insert(d);
+    list_for(ms).insert(d);
     ++armed_;
     // Only a deadline ahead of the timer's moves it; a later one is noticed
     // when the timer fires.
@@ -75,6 +76,19 @@ class deadline_service final : public asio::execution_context::service {
   deadline::usage usage() const noexcept { return {armed_, lists_.size(), waits_}; }
 
  private:
+  // The list for a length: a connection moves its deadline between a few
+  // lengths many times a second, so the last list seen for each length is
+  // remembered in a small direct-mapped table in front of the map.
+  deadline_list& list_for(std::int64_t ms) {
+    recent& slot = recent_[(static_cast<std::uint64_t>(ms) * 0x9E3779B97F4A7C15ull) >> 61];
+    if (slot.list && slot.ms == ms) return *slot.list;
+    deadline_list& l = lists_[ms];
+    slot = {ms, &l};
+    return l;
+  }
+
+  void forget_recent() noexcept { recent_.fill({}); }
+
   // Makes the timer wait for `t`; a wait already pending is cancelled and
   // its handler finds a stale generation.
   void arm(clock::time_point t) {
@@ -106,6 +120,7 @@ class deadline_service final : public asio::execution_context::service {
     clock::time_point earliest = clock::time_point::max();
     for (auto it = lists_.begin(); it != lists_.end();) {
       if (!it->second.head) {
+        forget_recent();
         it = lists_.erase(it);
         continue;
       }
@@ -118,6 +133,7 @@ class deadline_service final : public asio::execution_context::service {
   // Nothing is armed: stop waiting, so that a context with no other work
   // runs out of work.
   void idle() noexcept {
+    forget_recent();
     lists_.clear();
     if (armed_for_ == clock::time_point::max()) return;
     armed_for_ = clock::time_point::max();
@@ -133,6 +149,7 @@ class deadline_service final : public asio::execution_context::service {
     for (auto& [ms, l] : lists_) {
       while (l.head) l.remove(*l.head);
     }
+    forget_recent();
     lists_.clear();
     armed_ = 0;
     timer_.reset();  // before the timer's own service is destroyed
@@ -140,6 +157,11 @@ class deadline_service final : public asio::execution_context::service {
 
   std::optional<asio::steady_timer> timer_;
   std::map<std::int64_t, deadline_list> lists_;
+  struct recent {
+    std::int64_t ms = 0;
+    deadline_list* list = nullptr;
+  };
+  std::array<recent, 8> recent_{};
   clock::time_point armed_for_ = clock::time_point::max();  // what the pending wait waits for
   std::uint64_t generation_ = 0;                            // identifies the current wait
   std::uint64_t waits_ = 0;

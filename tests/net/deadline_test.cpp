@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/loop.hpp"
+#include "support/socket_pair.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/net/error.hpp"
 
@@ -22,15 +23,7 @@ using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 using asio::ip::tcp;
 
-// A connected pair of TCP sockets on loopback.
-asio::awaitable<std::pair<tcp::socket, tcp::socket>> socket_pair() {
-  auto ex = co_await asio::this_coro::executor;
-  tcp::acceptor acceptor(ex, {asio::ip::address_v4::loopback(), 0});
-  tcp::socket client(ex);
-  co_await client.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
-  tcp::socket server = co_await acceptor.async_accept(asio::use_awaitable);
-  co_return std::pair{std::move(client), std::move(server)};
-}
+using test::socket_pair;
 
 TEST(deadline, a_read_from_a_silent_peer_times_out_at_the_deadline) {
   test::run_bounded([]() -> asio::awaitable<void> {
