@@ -2,10 +2,13 @@
 //
 //   build/release/bin/bench-dns_cache --benchmark_min_time=0.5
 //
-// The target is a cached lookup under 200 ns: the hash of a case-insensitive
-// name, one probe, an LRU splice and a shared_ptr copy. answers() (the
-// records with decremented TTLs) is measured apart: it copies, and a caller
-// that only wants addresses reads hit.data instead.
+// The target is a cached lookup under 200 ns at 10,000 entries: the hash of
+// a case-insensitive name (eight octets at a time), one probe of the flat
+// index, one compare against the key kept in the entry, and its CLOCK bit
+// set — no list splice, no reference count. answers() (the records with
+// decremented TTLs) is measured apart: it copies, and a caller that only
+// wants addresses reads hit.data instead. On a loaded machine read the CPU
+// column: the wall-clock one includes the time other processes held the core.
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -82,13 +85,20 @@ void BM_cache_miss(benchmark::State& state) {
 }
 BENCHMARK(BM_cache_miss);
 
-// The floor under every lookup: hashing the question's name (FNV-1a over
-// the lower-cased wire form, in the codec).
+// Hashing a name the codec's way (FNV-1a over the lower-cased wire form, an
+// octet at a time): what the resolver's tables paid per lookup before they
+// hashed eight octets at a time (hash_question, BM_question_hash).
 void BM_name_hash(benchmark::State& state) {
   const question q = make_question(4'242);
   for (auto _ : state) benchmark::DoNotOptimize(q.qname.hash());
 }
 BENCHMARK(BM_name_hash);
+
+void BM_question_hash(benchmark::State& state) {
+  const question q = make_question(4'242);
+  for (auto _ : state) benchmark::DoNotOptimize(hash_question(q));
+}
+BENCHMARK(BM_question_hash);
 
 void BM_cache_insert_evicting(benchmark::State& state) {
   cache c({.max_entries = 1'000});

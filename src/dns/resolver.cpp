@@ -4,27 +4,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
+#include <cstring>
 #include <limits>
 #include <optional>
-#include <unordered_map>
+#include <span>
 
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/dns/transport.hpp"
+#include "wire_compare.hpp"
 
 namespace trellis::dns {
 namespace detail {
 
 using clock = std::chrono::steady_clock;
-
-struct question_hash {
-  std::size_t operator()(const question& q) const noexcept {
-    return q.qname.hash() ^ (static_cast<std::size_t>(q.qtype) * 0x9e3779b97f4a7c15ull);
-  }
-};
 
 // What asking one question produced.
 struct asked {
@@ -33,12 +30,129 @@ struct asked {
   bool stale = false;
 };
 
-// One question on its way to the servers; identical questions wait on it.
-struct flight {
-  explicit flight(const asio::any_io_executor& ex) : done(ex, clock::time_point::max()) {}
+struct flight;
+
+// A lookup waiting for an identical question already in flight (single
+// flight). Lives in its coroutine frame, linked into the flight's list.
+struct follower {
+  explicit follower(const asio::any_io_executor& ex) : done(ex, clock::time_point::max()) {}
+  ~follower();
+  follower(const follower&) = delete;
+  follower& operator=(const follower&) = delete;
   asio::steady_timer done;  // cancelled when `outcome` is set
   std::optional<result<asked>> outcome;
+  flight* leader = nullptr;
+  follower* prev = nullptr;
+  follower* next = nullptr;
 };
+
+class flight_table;
+
+// One question on its way to the servers, in the frame of the lookup that
+// asks it; identical questions wait on it as followers. Nothing is
+// allocated for it.
+struct flight {
+  flight(flight_table& t, const question& question_asked, std::uint64_t h)
+      : table(&t), q(&question_asked), hash(h) {}
+  ~flight();
+  flight(const flight&) = delete;
+  flight& operator=(const flight&) = delete;
+  // Hands `r` to every follower and leaves the table.
+  void complete(const result<asked>& r);
+
+  flight_table* table;
+  const question* q;
+  std::uint64_t hash;
+  bool registered = false;
+  follower* head = nullptr;
+};
+
+// The flights by question: open addressing on the question's hash, at most
+// half full, no tombstones. A question whose hash collides with another's
+// in flight is simply not coalesced.
+class flight_table {
+ public:
+  flight* find(std::uint64_t h, const question& q) const noexcept {
+    if (slots_.empty()) return nullptr;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      const flight* f = slots_[i];
+      if (!f) return nullptr;
+      if (f->hash == h) return *f->q == q ? slots_[i] : nullptr;
+    }
+  }
+  // False when a flight with the same hash is there already.
+  bool insert(flight* f) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = f->hash & mask;
+    for (; slots_[i]; i = (i + 1) & mask)
+      if (slots_[i]->hash == f->hash) return false;
+    slots_[i] = f;
+    ++size_;
+    return true;
+  }
+  void erase(const flight* f) noexcept {
+    if (slots_.empty()) return;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = f->hash & mask;
+    for (;; i = (i + 1) & mask) {
+      if (!slots_[i]) return;
+      if (slots_[i] == f) break;
+    }
+    for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+      if (!slots_[j]) break;
+      const std::size_t home = slots_[j]->hash & mask;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = nullptr;
+    --size_;
+  }
+
+ private:
+  void grow() {
+    std::vector<flight*> old(slots_.empty() ? 16 : slots_.size() * 2, nullptr);
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (flight* f : old) {
+      if (!f) continue;
+      std::size_t i = f->hash & mask;
+      while (slots_[i]) i = (i + 1) & mask;
+      slots_[i] = f;
+    }
+  }
+  std::vector<flight*> slots_;
+  std::size_t size_ = 0;
+};
+
+follower::~follower() {
+  if (!leader) return;
+  (prev ? prev->next : leader->head) = next;
+  if (next) next->prev = prev;
+}
+
+void flight::complete(const result<asked>& r) {
+  if (registered) table->erase(this);
+  registered = false;
+  while (follower* f = head) {
+    head = f->next;
+    if (head) head->prev = nullptr;
+    f->leader = nullptr;
+    f->prev = f->next = nullptr;
+    f->outcome = r;
+    f->done.cancel();
+  }
+}
+
+flight::~flight() {
+  // The leader's frame went without an answer (its context is being
+  // destroyed): its followers are destroyed with the context too.
+  if (registered) table->erase(this);
+  for (follower* f = head; f; f = f->next) f->leader = nullptr;
+}
 
 struct server_health {
   asio::ip::udp::endpoint endpoint;
@@ -61,9 +175,9 @@ struct resolver_state {
   std::vector<server_health> servers;
   std::vector<std::unique_ptr<udp_channel>> channels;  // one per server, same order
   std::size_t rotate_next = 0;
-  // Weak: the flight lives in the coroutines that lead and wait on it, so
-  // that it (and its timer) go with them if their io_context is destroyed.
-  std::unordered_map<question, std::weak_ptr<flight>, question_hash> flights;
+  // The flights live in the coroutines that lead them, so that they go
+  // with them if their io_context is destroyed.
+  flight_table flights;
   resolver_stats stats;
 };
 
@@ -114,16 +228,6 @@ bool healthy(const detail::server_health& s, const resolver_options& o, clock::t
   return s.failures < o.failure_threshold || now >= s.retry_at;
 }
 
-std::vector<std::size_t> server_order(resolver_state& s, clock::time_point now) {
-  const std::size_t n = s.servers.size();
-  const std::size_t start = s.options.conf.rotate ? s.rotate_next++ % n : 0;
-  std::vector<std::size_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
-  std::stable_partition(order.begin(), order.end(),
-                        [&](std::size_t i) { return healthy(s.servers[i], s.options, now); });
-  return order;
-}
-
 void server_failed(resolver_state& s, std::size_t i) {
   auto& h = s.servers[i];
   ++s.stats.server_failures;
@@ -146,74 +250,20 @@ void log_prefetch_failure(std::error_code ec) {
   core::log::debug("dns: prefetch failed", {{"error", ec.message()}});
 }
 
-// The servers, attempts × servers tries (see the header).
-asio::awaitable<result<message>> fetch(state_ptr s, question q) {
-  if (s->servers.empty()) co_return unexpected(error::no_servers);
-  const auto order = server_order(*s, clock::now());
-  std::error_code last = error::timed_out;
-  for (unsigned round = 0; round < s->options.conf.attempts; ++round) {
-    const auto timeout = s->options.conf.timeout * (1u << std::min(round, 4u));
-    for (const std::size_t i : order) {
-      ++s->stats.queries_sent;
-      query_options qo;
-      qo.timeout = timeout;
-      qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
-      auto r = co_await query(*s->channels[i], q, qo);
-      if (!r) {
-        log_failure(s->servers[i].endpoint, r.error());
-        server_failed(*s, i);
-        last = transport_error(r.error());
-        continue;
-      }
-      const rcode rc = r->response.rcode;
-      if (rc == rcode::noerror || rc == rcode::nxdomain) {
-        s->servers[i].failures = 0;
-        co_return std::move(r->response);
-      }
-      server_failed(*s, i);
-      last = rcode_error(rc);
-    }
-  }
-  co_return unexpected(last);
-}
-
 bool stale_eligible(std::error_code ec) {
   return ec == error::timed_out || ec == error::servfail || ec == error::refused ||
          ec == error::malformed;
 }
 
-// Network (as the flight's leader), then the cache, or a stale entry.
-asio::awaitable<result<asked>> fetch_and_store(state_ptr s, question q) {
-  auto r = co_await fetch(s, q);
-  if (r) {
-    if (s->options.use_cache) s->answers.insert(q, *r, clock::now());
-    asked out;
-    out.response = std::move(*r);
-    co_return out;
-  }
-  if (s->options.use_cache && stale_eligible(r.error())) {
-    if (auto h = s->answers.lookup_stale(q, clock::now())) {
-      ++s->stats.stale_answers;
-      asked out;
-      out.response = from_hit(q, *h);
-      out.from_cache = true;
-      out.stale = h->stale;
-      co_return out;
-    }
-  }
-  co_return unexpected(r.error());
-}
-
-asio::awaitable<result<asked>> ask(state_ptr s, question q, bool refresh);
+asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh);
 
 void start_prefetch(const state_ptr& s, const question& q) {
-  if (auto it = s->flights.find(q); it != s->flights.end() && !it->second.expired())
-    return;  // already being fetched
+  if (s->flights.find(hash_question(q), q)) return;  // already being fetched
   ++s->stats.prefetches;
   asio::co_spawn(
       s->ex,
       [](state_ptr st, question qq) -> asio::awaitable<void> {
-        auto r = co_await ask(st, std::move(qq), true);
+        auto r = co_await ask(st, qq, true);
         if (!r) log_prefetch_failure(r.error());
       }(s, q),
       [](std::exception_ptr e) {
@@ -221,8 +271,39 @@ void start_prefetch(const state_ptr& s, const question& q) {
       });
 }
 
-// Cache, single flight, network. `refresh` skips the cache (prefetch).
-asio::awaitable<result<asked>> ask(state_ptr s, question q, bool refresh) {
+// The tries' order: servers in their penalty period last. `order` holds
+// the first max_inline of them without allocating.
+struct server_order_buf {
+  static constexpr std::size_t max_inline = 8;
+  std::array<std::size_t, max_inline> inline_{};
+  std::vector<std::size_t> more;
+  std::span<const std::size_t> order;
+};
+
+void order_servers(resolver_state& s, clock::time_point now, server_order_buf& out) {
+  const std::size_t n = s.servers.size();
+  std::span<std::size_t> order;
+  if (n <= server_order_buf::max_inline) {
+    order = {out.inline_.data(), n};
+  } else {
+    out.more.resize(n);
+    order = out.more;
+  }
+  const std::size_t start = s.options.conf.rotate ? s.rotate_next++ % n : 0;
+  for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
+  if (n > 1) {
+    std::stable_partition(order.begin(), order.end(),
+                          [&](std::size_t i) { return healthy(s.servers[i], s.options, now); });
+  }
+  out.order = order;
+}
+
+// One question: the cache, single flight, then the servers (attempts ×
+// servers tries, see the header), then a stale entry. `refresh` skips the
+// cache (prefetch). The lookup that asks first leads the flight; identical
+// questions meanwhile wait for its outcome. `q` belongs to the caller, which
+// awaits this at once.
+asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh) {
   ++s->stats.lookups;
   if (s->options.use_cache && !refresh) {
     if (auto h = s->answers.lookup(q, clock::now())) {
@@ -234,21 +315,68 @@ asio::awaitable<result<asked>> ask(state_ptr s, question q, bool refresh) {
       co_return out;
     }
   }
-  if (auto it = s->flights.find(q); it != s->flights.end()) {
-    if (auto f = it->second.lock()) {
-      ++s->stats.coalesced;
-      // The leader sets the outcome, then cancels the timer: one wake.
-      while (!f->outcome) co_await f->done.async_wait(use_nothrow);
-      co_return *f->outcome;
+  const std::uint64_t hash = hash_question(q);
+  if (detail::flight* leader = s->flights.find(hash, q)) {
+    ++s->stats.coalesced;
+    detail::follower me(s->ex);
+    me.leader = leader;
+    me.next = leader->head;
+    if (me.next) me.next->prev = &me;
+    leader->head = &me;
+    // The leader sets the outcome, then cancels the timer: one wake.
+    while (!me.outcome) co_await me.done.async_wait(use_nothrow);
+    co_return std::move(*me.outcome);
+  }
+  detail::flight f(s->flights, q, hash);
+  f.registered = s->flights.insert(&f);
+
+  result<asked> out;  // an asked{} filled in place: the response is moved once
+  if (s->servers.empty()) out = unexpected(error::no_servers);
+  if (!s->servers.empty()) {
+    server_order_buf order;
+    order_servers(*s, clock::now(), order);
+    std::error_code last = error::timed_out;
+    bool answered = false;
+    for (unsigned round = 0; round < s->options.conf.attempts && !answered; ++round) {
+      const auto timeout = s->options.conf.timeout * (1u << std::min(round, 4u));
+      for (const std::size_t i : order.order) {
+        ++s->stats.queries_sent;
+        query_options qo;
+        qo.timeout = timeout;
+        qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
+        auto r = co_await query(*s->channels[i], q, qo);
+        if (!r) {
+          log_failure(s->servers[i].endpoint, r.error());
+          server_failed(*s, i);
+          last = transport_error(r.error());
+          continue;
+        }
+        const rcode rc = r->response.rcode;
+        if (rc == rcode::noerror || rc == rcode::nxdomain) {
+          s->servers[i].failures = 0;
+          if (s->options.use_cache) s->answers.insert(q, r->response, clock::now());
+          out->response = std::move(r->response);
+          answered = true;
+          break;
+        }
+        server_failed(*s, i);
+        last = rcode_error(rc);
+      }
+    }
+    if (!answered) out = unexpected(last);
+  }
+  if (!out && s->options.use_cache && stale_eligible(out.error())) {
+    if (auto h = s->answers.lookup_stale(q, clock::now())) {
+      ++s->stats.stale_answers;
+      asked a;
+      a.response = from_hit(q, *h);
+      a.from_cache = true;
+      a.stale = h->stale;
+      out = std::move(a);
     }
   }
-  auto f = std::make_shared<detail::flight>(s->ex);
-  s->flights[q] = f;
-  auto r = co_await fetch_and_store(s, q);
-  f->outcome = r;
-  s->flights.erase(q);
-  f->done.cancel();
-  co_return r;
+  if (f.head || f.registered) f.complete(out);
+  co_return std::move(out);
 }
 
 record address_record(const name& owner, const address& a) {
@@ -296,42 +424,42 @@ std::optional<result<answer>> local_answer(resolver_state& s, const name& typed,
   return result<answer>(std::move(out));
 }
 
-// One absolute name, following CNAME chains (see the header).
+// One absolute name, following CNAME chains (see the header). The records
+// are moved out of the response, which belongs to this lookup.
 asio::awaitable<result<answer>> resolve_name(state_ptr s, name n, rtype type) {
   answer out;
-  out.qname = n;
   out.type = type;
   out.from_cache = true;
-  name current = n;
-  std::vector<name> seen;
-  seen.push_back(n);
+  // The question asked; its name moves down the CNAME chain.
+  question q;
+  q.qname = n;
+  q.qtype = type;
+  out.qname = std::move(n);
+  const name& current = q.qname;
+  std::vector<name> seen;  // the chain's names, once there is a chain
   unsigned links = 0;
   const unsigned max_links = s->options.max_cname_chain;
   for (unsigned queries = 0; queries <= max_links; ++queries) {
-    const name asked_name = current;
-    // A named question: GCC 12 destroys brace-initialised aggregate
-    // temporaries of a co_await expression twice.
-    question q;
-    q.qname = asked_name;
-    q.qtype = type;
-    auto a = co_await ask(s, std::move(q), false);
+    auto a = co_await ask(s, q, false);
     if (!a) co_return unexpected(a.error());
     out.from_cache = out.from_cache && a->from_cache;
     out.stale = out.stale || a->stale;
-    const message& m = a->response;
+    message& m = a->response;
     if (m.rcode != rcode::noerror && m.rcode != rcode::nxdomain)
       co_return unexpected(rcode_error(m.rcode));
+    const unsigned links_before = links;
     for (;;) {
-      for (const record& r : m.answers) {
-        if (r.owner == current && r.klass == rclass::in &&
-            (r.type == type || (type == rtype::any && r.type != rtype::cname)))
-          out.records.push_back(r);
+      for (record& r : m.answers) {
+        if (r.klass == rclass::in &&
+            (r.type == type || (type == rtype::any && r.type != rtype::cname)) &&
+            detail::iequal_wire(r.owner.wire(), current.wire()))
+          out.records.push_back(std::move(r));
       }
       if (!out.records.empty()) {
-        out.canonical = current;
         out.ttl = std::numeric_limits<std::uint32_t>::max();
         for (const record& r : out.records) out.ttl = std::min(out.ttl, r.ttl);
-        co_return out;
+        out.canonical = std::move(q.qname);
+        co_return std::move(out);
       }
       if (type == rtype::cname) break;
       const name* target = nullptr;
@@ -342,32 +470,72 @@ asio::awaitable<result<answer>> resolve_name(state_ptr s, name n, rtype type) {
         }
       }
       if (!target) break;
+      if (seen.empty()) seen.push_back(out.qname);
       if (++links > max_links || std::find(seen.begin(), seen.end(), *target) != seen.end())
         co_return unexpected(error::cname_loop);
       seen.push_back(*target);
-      current = *target;
+      q.qname = *target;
     }
     if (m.rcode == rcode::nxdomain) co_return unexpected(error::nxdomain);
-    if (current == asked_name) co_return unexpected(error::nodata);
+    if (links == links_before) co_return unexpected(error::nodata);  // no new link followed
     // The chain ended at a name the answer says nothing more about: ask it.
   }
   co_return unexpected(error::cname_loop);
 }
 
-asio::awaitable<result<answer>> lookup_impl(state_ptr s, std::string host, rtype type) {
-  auto typed = name::from_text(host);
-  if (host.empty() || !typed || typed->is_root()) co_return unexpected(error::bad_query);
-  if (auto local = local_answer(*s, *typed, type)) co_return std::move(*local);
-  auto names = search_names(host, s->options.conf);
-  if (!names) co_return unexpected(names.error());
+// The search list's names in turn (see the header).
+asio::awaitable<result<answer>> resolve_names(state_ptr s, std::vector<name> names, rtype type) {
   std::error_code negative = error::nxdomain;
-  for (const name& n : *names) {
-    auto r = co_await resolve_name(s, n, type);
+  for (name& n : names) {
+    auto r = co_await resolve_name(s, std::move(n), type);
     if (r) co_return r;
     if (!is_negative(r.error())) co_return r;
     if (r.error() == error::nodata) negative = r.error();
   }
   co_return unexpected(negative);
+}
+
+asio::awaitable<result<answer>> ready(result<answer> r) {
+  co_return r;
+}
+
+// Presentation text to a name: plain text (no escapes) converted in one
+// pass; anything else, and every error, through name::from_text.
+result<name> parse_host(std::string_view host) {
+  if (host.empty() || host.size() > max_name_length || host == "@" || host == "." ||
+      host.find('\\') != std::string_view::npos)
+    return name::from_text(host);
+  std::string wire(host.size() + 2, '\0');
+  std::size_t out = 0, label_start = 0;
+  for (std::size_t i = 0; i <= host.size(); ++i) {
+    if (i < host.size() && host[i] != '.') continue;
+    const std::size_t len = i - label_start;
+    if (len == 0) {
+      if (i == host.size() && i > 0) break;  // the trailing dot of an absolute name
+      return name::from_text(host);          // an empty label: its error
+    }
+    if (len > max_label_length) return name::from_text(host);
+    wire[out++] = static_cast<char>(len);
+    std::memcpy(wire.data() + out, host.data() + label_start, len);
+    out += len;
+    label_start = i + 1;
+  }
+  wire[out++] = '\0';
+  wire.resize(out);
+  if (wire.size() > max_name_length) return name::from_text(host);
+  return name::from_wire(std::move(wire));
+}
+
+// Not a coroutine: picks the coroutine that does the work (one name, the
+// search list, or nothing left to do).
+asio::awaitable<result<answer>> lookup_impl(const state_ptr& s, std::string_view host, rtype type) {
+  auto typed = parse_host(host);
+  if (host.empty() || !typed || typed->is_root()) return ready(unexpected(error::bad_query));
+  if (auto local = local_answer(*s, *typed, type)) return ready(std::move(*local));
+  if (host.back() == '.') return resolve_name(s, std::move(*typed), type);  // absolute: as is
+  auto names = search_names(host, s->options.conf);
+  if (!names) return ready(unexpected(names.error()));
+  return resolve_names(s, std::move(*names), type);
 }
 
 void append_addresses(const result<answer>& r, std::vector<address>& out) {
@@ -502,11 +670,11 @@ asio::awaitable<result<std::vector<address>>> resolver::resolve(std::string_view
 }
 
 asio::awaitable<result<answer>> resolver::lookup(std::string_view host, rtype type) {
-  co_return co_await lookup_impl(state_, std::string(host), type);
+  return lookup_impl(state_, host, type);
 }
 
 asio::awaitable<result<std::vector<mx_data>>> resolver::lookup_mx(std::string_view host) {
-  auto r = co_await lookup_impl(state_, std::string(host), rtype::mx);
+  auto r = co_await lookup_impl(state_, host, rtype::mx);
   if (!r) co_return unexpected(r.error());
   std::vector<mx_data> out;
   for (const record& rec : r->records) {
@@ -518,7 +686,7 @@ asio::awaitable<result<std::vector<mx_data>>> resolver::lookup_mx(std::string_vi
 }
 
 asio::awaitable<result<std::vector<std::string>>> resolver::lookup_txt(std::string_view host) {
-  auto r = co_await lookup_impl(state_, std::string(host), rtype::txt);
+  auto r = co_await lookup_impl(state_, host, rtype::txt);
   if (!r) co_return unexpected(r.error());
   std::vector<std::string> out;
   for (const record& rec : r->records) {
@@ -532,7 +700,7 @@ asio::awaitable<result<std::vector<std::string>>> resolver::lookup_txt(std::stri
 }
 
 asio::awaitable<result<std::vector<srv_data>>> resolver::lookup_srv(std::string_view service) {
-  auto r = co_await lookup_impl(state_, std::string(service), rtype::srv);
+  auto r = co_await lookup_impl(state_, service, rtype::srv);
   if (!r) co_return unexpected(r.error());
   std::vector<srv_data> out;
   for (const record& rec : r->records) {

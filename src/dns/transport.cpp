@@ -5,19 +5,24 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/async_result.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <type_traits>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "trellis/core/awaitable.hpp"
@@ -25,6 +30,7 @@
 #include "trellis/net/connect.hpp"
 #include "trellis/net/deadline.hpp"
 #include "trellis/net/error.hpp"
+#include "wire_compare.hpp"
 
 namespace trellis::dns {
 namespace {
@@ -78,6 +84,23 @@ std::optional<message> accept(const message& q, std::span<const std::uint8_t> wi
   }
   if (!matches(q, *m)) return std::nullopt;
   return std::move(*m);
+}
+
+// accept() writing the answer straight into `out` (left alone when the
+// datagram is ignored), for the shared sockets' reader.
+bool accept_into(const message& q, std::span<const std::uint8_t> wire, bool& malformed,
+                 message& out) {
+  auto h = peek_header(wire);
+  if (!h || !h->qr || h->id != q.id) return false;
+  auto m = decode(wire);
+  if (!m) {
+    core::log::debug("dns: undecodable answer ignored", {{"error", m.error().message()}});
+    malformed = true;
+    return false;
+  }
+  if (!matches(q, *m)) return false;
+  out = std::move(*m);
+  return true;
 }
 
 // One datagram read without waiting (recvmsg with MSG_DONTWAIT).
@@ -202,24 +225,155 @@ asio::awaitable<result<attempt_result>> over_fresh_udp(const udp::endpoint& serv
 }  // namespace
 
 // --- shared sockets ------------------------------------------------------------------
+//
+// A query on a shared socket costs no coroutine of its own, no timer and
+// no allocation: it waits in an intrusive waiter kept in the exchange's
+// coroutine frame, found by its ID through a flat table; the socket's
+// reader resumes it directly (no trip through the scheduler) once its
+// answer is decoded; and its deadline is a link in its channel's list, in
+// expiry order, under ONE timer per channel that is moved only when the
+// list's head moves ahead of it (and stopped when the list empties, so that
+// an io_context with nothing else to do runs out of work).
 
 namespace detail {
 
-// A query waiting for its answer on a shared socket. It lives in the
-// query's coroutine frame; the socket's table points at it while it waits.
-struct udp_waiter {
-  udp_waiter(const asio::any_io_executor& ex, clock::time_point deadline) : wake(ex, deadline) {}
-  const message* query = nullptr;
-  // Expires at the query's deadline; cancelled by the reader when the
-  // answer (or the socket's error) is in.
-  asio::steady_timer wake;
-  bool done = false;
-  std::error_code error;
-  message response;
-  std::size_t wire_size = 0;
-  clock::time_point answered_at{};
-  std::size_t ignored = 0;
-  bool malformed = false;
+struct udp_waiter;
+
+// A one-shot void() completion handler kept in place (no allocation). The
+// handler owns the suspended coroutine, whose frame may own this object:
+// every way out moves the handler onto the stack before calling or
+// dropping it.
+class wake_handler {
+ public:
+  wake_handler() = default;
+  wake_handler(const wake_handler&) = delete;
+  wake_handler& operator=(const wake_handler&) = delete;
+  ~wake_handler() { reset(); }
+
+  template <typename Handler>
+  void emplace(Handler&& h) {
+    using H = std::decay_t<Handler>;
+    static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t),
+                  "the completion handler does not fit");
+    reset();
+    ::new (static_cast<void*>(storage_)) H(std::forward<Handler>(h));
+    ops_ = &ops_for<H>;
+  }
+  bool armed() const noexcept { return ops_ != nullptr; }
+  // Calls the handler now, resuming its coroutine inline; *this may be
+  // destroyed by the time this returns.
+  void complete() {
+    if (const ops* o = std::exchange(ops_, nullptr)) o->complete(storage_);
+  }
+  // Queues the handler on its executor.
+  void post() {
+    if (const ops* o = std::exchange(ops_, nullptr)) o->post(storage_);
+  }
+  // Drops the handler uncalled (the context is shutting down).
+  void reset() noexcept {
+    if (const ops* o = std::exchange(ops_, nullptr)) o->destroy(storage_);
+  }
+
+ private:
+  struct ops {
+    void (*complete)(void*);
+    void (*post)(void*);
+    void (*destroy)(void*) noexcept;
+  };
+  template <typename H>
+  static void complete_fn(void* p) {
+    H* stored = static_cast<H*>(p);
+    H h(std::move(*stored));
+    stored->~H();
+    std::move(h)();
+  }
+  template <typename H>
+  static void post_fn(void* p) {
+    H* stored = static_cast<H*>(p);
+    H h(std::move(*stored));
+    stored->~H();
+    asio::post(std::move(h));
+  }
+  template <typename H>
+  static void destroy_fn(void* p) noexcept {
+    H* stored = static_cast<H*>(p);
+    H h(std::move(*stored));
+    stored->~H();
+  }
+  template <typename H>
+  static constexpr ops ops_for{&complete_fn<H>, &post_fn<H>, &destroy_fn<H>};
+
+  alignas(std::max_align_t) unsigned char storage_[64];
+  const ops* ops_ = nullptr;
+};
+
+// Query ID -> waiter, open addressing with linear probing (IDs are random,
+// so the ID is its own hash), at most half full, no tombstones.
+class id_table {
+ public:
+  udp_waiter* find(std::uint16_t id) const noexcept {
+    if (slots_.empty()) return nullptr;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = id & mask;; i = (i + 1) & mask) {
+      if (!slots_[i].w) return nullptr;
+      if (slots_[i].id == id) return slots_[i].w;
+    }
+  }
+  // REQUIRES: id is not in the table.
+  void insert(std::uint16_t id, udp_waiter* w) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    place(id, w);
+    ++size_;
+  }
+  void erase(std::uint16_t id) noexcept {
+    if (slots_.empty()) return;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = id & mask;
+    for (;; i = (i + 1) & mask) {
+      if (!slots_[i].w) return;
+      if (slots_[i].id == id) break;
+    }
+    for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+      if (!slots_[j].w) break;
+      const std::size_t home = slots_[j].id & mask;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = {};
+    --size_;
+  }
+  bool empty() const noexcept { return size_ == 0; }
+  // Every waiter, emptying the table.
+  std::vector<udp_waiter*> take_all() {
+    std::vector<udp_waiter*> out;
+    for (const slot& s : slots_)
+      if (s.w) out.push_back(s.w);
+    slots_.assign(slots_.size(), slot{});
+    size_ = 0;
+    return out;
+  }
+
+ private:
+  struct slot {
+    udp_waiter* w = nullptr;
+    std::uint16_t id = 0;
+  };
+  void place(std::uint16_t id, udp_waiter* w) noexcept {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = id & mask;
+    while (slots_[i].w) i = (i + 1) & mask;
+    slots_[i] = {w, id};
+  }
+  void grow() {
+    std::vector<slot> old(slots_.empty() ? 16 : slots_.size() * 2);
+    old.swap(slots_);
+    for (const slot& s : old)
+      if (s.w) place(s.id, s.w);
+  }
+  std::vector<slot> slots_;
+  std::size_t size_ = 0;
 };
 
 struct shared_udp {
@@ -229,34 +383,80 @@ struct shared_udp {
   unsigned started = 0;  // queries sent on it so far
   bool reading = false;  // a readiness wait is pending
   bool broken = false;   // the socket reported an error: replace it
-  std::unordered_map<std::uint16_t, udp_waiter*> waiting;  // by query ID
+  id_table waiting;      // by query ID
   asio::cancellation_signal stop_reading;
 };
 
 class channel_registry;
 
 struct udp_channel_state {
+  udp_channel_state(const asio::any_io_executor& e, const udp::endpoint& s, unsigned n)
+      : ex(e), server(s), per_socket(std::max(n, 1u)), timer(std::in_place, e) {}
+  ~udp_channel_state();
+
   asio::any_io_executor ex;
   udp::endpoint server;
   unsigned per_socket = 1;
   std::shared_ptr<shared_udp> current;  // the socket new queries go out on
   std::uint64_t opened = 0;
-  channel_registry* registry = nullptr;  // null once unregistered or shut down
-  bool shut_down = false;
+  channel_registry* registry = nullptr;  // null once the context shut down
+  bool shut_down = false;                // the channel or its context is gone: no new sockets
+  bool context_gone = false;             // its execution context shut down
+  // The shared sockets' waiters, in expiry order, and the one timer.
+  udp_waiter* head = nullptr;
+  udp_waiter* tail = nullptr;
+  std::optional<asio::steady_timer> timer;
+  clock::time_point armed_for = clock::time_point::max();  // what the pending wait waits for
+  std::uint64_t generation = 0;                            // identifies the pending wait
+  bool idle_check_posted = false;
+  std::weak_ptr<udp_channel_state> self;
 };
 
-// Per execution context: the channels whose idle sockets must be closed
-// when the context shuts down (a socket must not outlive its context's
-// services, and a channel may outlive the context inside its owner).
+// A query waiting for its answer on a shared socket, in the exchange's
+// coroutine frame. Linked, while it waits, in its socket's ID table and in
+// its channel's deadline list.
+struct udp_waiter {
+  enum class outcome : std::uint8_t { waiting, answered, failed, timed_out, cancelled };
+
+  udp_waiter(udp_channel_state& ch, std::shared_ptr<shared_udp> s, const message& q,
+             clock::time_point at)
+      : channel(&ch), socket(std::move(s)), query(&q), deadline(at) {}
+  ~udp_waiter();
+  udp_waiter(const udp_waiter&) = delete;
+  udp_waiter& operator=(const udp_waiter&) = delete;
+
+  udp_channel_state* channel;
+  std::shared_ptr<shared_udp> socket;
+  const message* query;
+  clock::time_point deadline;
+  udp_waiter* prev = nullptr;
+  udp_waiter* next = nullptr;
+  bool linked = false;
+  outcome state = outcome::waiting;
+  wake_handler wake;
+  asio::cancellation_slot cancel_slot;
+
+  std::error_code error;
+  message* into = nullptr;  // where the accepted answer goes
+  std::size_t wire_size = 0;
+  clock::time_point answered_at{};
+  std::size_t ignored = 0;
+  bool malformed = false;
+};
+
+// Per execution context: the channels whose sockets, timers and waiting
+// queries must be let go when the context shuts down (a socket or timer
+// must not outlive its context's services, and a waiting query's
+// coroutine belongs to nobody but its waiter).
 class channel_registry final : public asio::execution_context::service {
  public:
   using key_type = channel_registry;
   static asio::execution_context::id id;
   explicit channel_registry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-  void add(udp_channel_state* s) {
+  void add(const std::shared_ptr<udp_channel_state>& s) {
     const std::lock_guard lock(mutex_);
-    channels_.insert(s);
+    channels_.emplace(s.get(), s);
   }
   void remove(udp_channel_state* s) {
     const std::lock_guard lock(mutex_);
@@ -264,20 +464,16 @@ class channel_registry final : public asio::execution_context::service {
   }
 
  private:
-  void shutdown() override {
-    const std::lock_guard lock(mutex_);
-    for (udp_channel_state* s : channels_) {
-      s->current.reset();
-      s->registry = nullptr;
-      s->shut_down = true;
-    }
-    channels_.clear();
-  }
+  void shutdown() override;
   std::mutex mutex_;  // channels of one context may live on several of its threads
-  std::unordered_set<udp_channel_state*> channels_;
+  std::unordered_map<udp_channel_state*, std::weak_ptr<udp_channel_state>> channels_;
 };
 
 asio::execution_context::id channel_registry::id;
+
+udp_channel_state::~udp_channel_state() {
+  if (registry) registry->remove(this);
+}
 
 }  // namespace detail
 
@@ -286,25 +482,106 @@ namespace {
 using detail::shared_udp;
 using detail::udp_channel_state;
 using detail::udp_waiter;
+using outcome = detail::udp_waiter::outcome;
 
-void finish(udp_waiter& w) {
-  w.done = true;
-  w.wake.cancel();
+void arm_timer(udp_channel_state& ch, clock::time_point t);
+
+void link_deadline(udp_channel_state& ch, udp_waiter& w) {
+  udp_waiter* after = ch.tail;
+  while (after && after->deadline > w.deadline) after = after->prev;
+  w.prev = after;
+  w.next = after ? after->next : ch.head;
+  (w.next ? w.next->prev : ch.tail) = &w;
+  (after ? after->next : ch.head) = &w;
+  if (w.deadline < ch.armed_for) arm_timer(ch, w.deadline);
+}
+
+// The channel's timer is waiting with no query left: stop it, so that an
+// io_context with nothing else to do runs out of work. Not at once: a query
+// resumed by the answer of the last one usually sends the next at once,
+// and the timer may then keep waiting for the old, earlier deadline (it
+// re-arms for the head when it fires) instead of being stopped and re-armed
+// (a timerfd_settime(2) per query at one query in flight).
+void stop_timer_when_idle(udp_channel_state& ch) {
+  if (ch.idle_check_posted || ch.armed_for == clock::time_point::max() || !ch.timer) return;
+  ch.idle_check_posted = true;
+  asio::post(ch.ex, [weak = ch.self] {
+    auto st = weak.lock();
+    if (!st) return;
+    st->idle_check_posted = false;
+    if (st->head || st->armed_for == clock::time_point::max() || !st->timer) return;
+    st->armed_for = clock::time_point::max();
+    ++st->generation;
+    st->timer->cancel();
+  });
+}
+
+// Takes `w` out of its socket's table and its channel's list. Stops the
+// channel's timer (soon) when no query is left waiting.
+void unlink(udp_waiter& w) {
+  if (!w.linked) return;
+  w.linked = false;
+  udp_channel_state& ch = *w.channel;
+  (w.prev ? w.prev->next : ch.head) = w.next;
+  (w.next ? w.next->prev : ch.tail) = w.prev;
+  w.prev = w.next = nullptr;
+  if (!ch.head && !ch.context_gone) stop_timer_when_idle(ch);
+  shared_udp& s = *w.socket;
+  s.waiting.erase(w.query->id);
+  if (w.cancel_slot.is_connected()) w.cancel_slot.clear();
+}
+
+// The waiter's query is over: unlinks it and resumes its coroutine, at
+// once (`inline_resume`, from the socket's reader) or through the executor.
+void finish(udp_waiter& w, outcome o, bool inline_resume) {
+  unlink(w);
+  w.state = o;
+  if (inline_resume)
+    w.wake.complete();  // may destroy w
+  else
+    w.wake.post();
+}
+
+void stop_reader_if_idle(shared_udp& s) {
+  if (s.waiting.empty() && s.reading) s.stop_reading.emit(asio::cancellation_type::all);
+}
+
+void timer_fired(udp_channel_state& ch, std::uint64_t generation) {
+  if (generation != ch.generation) return;
+  ch.armed_for = clock::time_point::max();
+  const auto now = clock::now();
+  while (ch.head && ch.head->deadline <= now) {
+    udp_waiter& w = *ch.head;
+    std::shared_ptr<shared_udp> s = w.socket;
+    finish(w, outcome::timed_out, false);
+    stop_reader_if_idle(*s);
+  }
+  if (ch.head && ch.head->deadline < ch.armed_for) arm_timer(ch, ch.head->deadline);
+}
+
+void arm_timer(udp_channel_state& ch, clock::time_point t) {
+  if (!ch.timer) return;
+  ch.armed_for = t;
+  const std::uint64_t generation = ++ch.generation;
+  ch.timer->expires_at(t);
+  ch.timer->async_wait([weak = ch.self, generation](std::error_code) {
+    if (auto st = weak.lock()) timer_fired(*st, generation);
+  });
 }
 
 // The socket failed: every query on it gets the error.
 void fail_all(shared_udp& s, std::error_code ec) {
   s.broken = true;
-  for (auto& [id, w] : s.waiting) {
+  for (udp_waiter* w : s.waiting.take_all()) {
     w->error = ec;
-    finish(*w);
+    // Already out of the table: unlink() erasing its ID again is harmless.
+    finish(*w, outcome::failed, false);
   }
-  s.waiting.clear();
 }
 
-// Reads what is queued and hands each datagram to its query. Stops early
-// when no query is left (leftovers are read, and ignored, by the next wake:
-// each new datagram signals readiness again).
+// Reads what is queued and hands each datagram to its query, resuming it
+// on the spot. Stops early when no query is left (leftovers are read, and
+// ignored, by the next wake: each new datagram signals readiness again).
 void drain(shared_udp& s) {
   const auto buf = receive_buffer();
   while (!s.waiting.empty()) {
@@ -315,19 +592,17 @@ void drain(shared_udp& s) {
     const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(buf.data()),
                                               d.size);
     const std::uint16_t id = static_cast<std::uint16_t>(bytes[0] << 8 | bytes[1]);
-    const auto it = s.waiting.find(id);
-    if (it == s.waiting.end()) continue;  // no query of ours has this ID
-    udp_waiter& w = *it->second;
-    auto m = accept(*w.query, bytes, w.malformed);
-    if (!m) {
-      ++w.ignored;
+    udp_waiter* w = s.waiting.find(id);
+    if (!w) continue;  // no query of ours has this ID
+    if (!accept_into(*w->query, bytes, w->malformed, *w->into)) {
+      ++w->ignored;
       continue;
     }
-    w.response = std::move(*m);
-    w.wire_size = d.size;
-    w.answered_at = clock::now();
-    s.waiting.erase(it);
-    finish(w);
+    w->wire_size = d.size;
+    w->answered_at = clock::now();
+    // Resumed here: the query's coroutine runs on until it waits again.
+    // The datagram is decoded, so the shared buffer is free for it.
+    finish(*w, outcome::answered, true);
   }
 }
 
@@ -351,30 +626,61 @@ void read_answers(const std::shared_ptr<shared_udp>& s) {
     } else {
       drain(*s);
     }
+    if (s->reading) {
+      // A query resumed by drain() sent another and started the next wait;
+      // if that one was answered in the same drain, nobody is left to wait for.
+      stop_reader_if_idle(*s);
+      return;
+    }
     read_answers(s);
   };
   s->sock.async_wait(udp::socket::wait_read,
                      asio::bind_cancellation_slot(s->stop_reading.slot(), std::move(on_ready)));
 }
 
-// Takes the waiter out of its socket's table however the query ends, and
-// stops the reader when it was the last one.
-struct waiter_registration {
-  std::shared_ptr<shared_udp> socket;
-  udp_waiter* waiter = nullptr;
-  ~waiter_registration() {
-    if (!waiter || waiter->done) return;
-    const auto it = socket->waiting.find(waiter->query->id);
-    if (it != socket->waiting.end() && it->second == waiter) socket->waiting.erase(it);
-    if (socket->waiting.empty() && socket->reading)
-      socket->stop_reading.emit(asio::cancellation_type::all);
+// Resumes a waiter's query when the parallel group (or whoever bound a
+// cancellation slot) asks for it.
+struct waiter_canceller {
+  udp_waiter* w;
+  void operator()(asio::cancellation_type type) const {
+    if (type == asio::cancellation_type::none || w->state != outcome::waiting) return;
+    std::shared_ptr<shared_udp> s = w->socket;
+    w->cancel_slot = {};  // being invoked from it: do not clear it from inside
+    finish(*w, outcome::cancelled, false);
+    stop_reader_if_idle(*s);
   }
 };
 
+// Suspends the query until its waiter is finished.
+auto wait_for(udp_waiter& w) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [&w](auto handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+          w.cancel_slot = slot;
+          slot.template emplace<waiter_canceller>(waiter_canceller{&w});
+        }
+        w.wake.emplace(std::move(handler));
+      },
+      asio::use_awaitable);
+}
+
 // The socket for the next query: the current one, or a new one (new port)
-// when it has carried its queries or failed.
+// when it has carried its queries or failed. With one query per socket,
+// always a new one, kept by nobody but the query and its reader: it closes
+// when the query ends.
 result<std::shared_ptr<shared_udp>> socket_for_query(udp_channel_state& ch) {
   if (ch.shut_down) return unexpected(asio::error::operation_aborted);
+  if (ch.per_socket == 1) {
+    auto s = std::make_shared<shared_udp>(ch.ex);
+    std::error_code ec;
+    s->sock.open(ch.server.protocol(), ec);
+    if (!ec) s->sock.connect(ch.server, ec);
+    if (ec) return unexpected(ec);
+    s->server = ch.server;
+    s->started = 1;
+    return s;
+  }
   if (!ch.current || ch.current->broken || ch.current->started >= ch.per_socket) {
     auto s = std::make_shared<shared_udp>(ch.ex);
     std::error_code ec;
@@ -393,37 +699,55 @@ result<std::shared_ptr<shared_udp>> socket_for_query(udp_channel_state& ch) {
 std::uint16_t unused_id(const shared_udp& s) {
   for (;;) {
     const std::uint16_t id = random_id();
-    if (!s.waiting.contains(id)) return id;
+    if (!s.waiting.find(id)) return id;
   }
 }
 
-asio::awaitable<result<attempt_result>> over_shared_udp(udp_channel_state& ch, message& q,
-                                                        clock::time_point deadline) {
-  auto sock = socket_for_query(ch);
-  if (!sock) co_return unexpected(sock.error());
-  std::shared_ptr<shared_udp> s = std::move(*sock);
-  q.id = unused_id(*s);
-  std::vector<std::uint8_t> wire;
-  if (!encode(q, wire)) co_return unexpected(error::bad_query);
-  udp_waiter w(ch.ex, deadline);
-  w.query = &q;
-  s->waiting.emplace(q.id, &w);
-  waiter_registration reg{s, &w};
-  read_answers(s);  // before sending: the answer's readiness must find the wait
-  const auto sent_at = clock::now();
-  if (auto sec = co_await send_datagram(s->sock, wire, deadline)) co_return unexpected(sec);
-  while (!w.done) {
-    auto [ec] = co_await w.wake.async_wait(use_nothrow);
-    if (!ec && !w.done) co_return unexpected(failure(w.malformed));  // the deadline passed
-  }
-  if (w.error) co_return unexpected(w.error);
-  attempt_result out;
-  out.response = std::move(w.response);
-  out.wire_size = w.wire_size;
-  out.rtt = w.answered_at - sent_at;
-  out.ignored = w.ignored;
-  co_return out;
+}  // namespace
+
+namespace detail {
+
+udp_waiter::~udp_waiter() {
+  // The query ended another way (an exception, its frame destroyed with
+  // its context): leave the tables; stop the reader if it was the last.
+  if (!linked) return;
+  std::shared_ptr<shared_udp> s = socket;
+  unlink(*this);
+  if (!channel->context_gone) stop_reader_if_idle(*s);
 }
+
+void channel_registry::shutdown() {
+  std::vector<std::shared_ptr<udp_channel_state>> live;
+  {
+    const std::lock_guard lock(mutex_);
+    for (auto& [ptr, weak] : channels_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    channels_.clear();
+  }
+  for (const auto& s : live) {
+    s->registry = nullptr;
+    s->shut_down = true;
+    s->context_gone = true;
+  }
+  for (const auto& s : live) {
+    s->current.reset();
+    // Queries still waiting never get an answer: their coroutines are
+    // dropped (Asio unwinds them through the executor, which is closing).
+    while (udp_waiter* w = s->head) {
+      std::shared_ptr<shared_udp> keep = w->socket;
+      unlink(*w);
+      w->state = outcome::cancelled;
+      w->wake.reset();
+    }
+    s->armed_for = clock::time_point::max();
+    s->timer.reset();  // before the timer's own service is destroyed
+  }
+}
+
+}  // namespace detail
+
+namespace {
 
 // IDs from the CSPRNG, drawn in blocks: RAND_bytes costs thousands of
 // instructions and a getpid(2) (its fork check) per call, however few
@@ -517,18 +841,125 @@ std::uint16_t random_id() {
 }
 
 bool matches(const message& q, const message& response) noexcept {
-  return response.qr && response.id == q.id && response.questions.size() == 1 &&
-         q.questions.size() == 1 && response.questions[0] == q.questions[0];
+  if (!response.qr || response.id != q.id || response.questions.size() != 1 ||
+      q.questions.size() != 1)
+    return false;
+  const question& a = q.questions[0];
+  const question& b = response.questions[0];
+  return a.qtype == b.qtype && a.qclass == b.qclass &&
+         detail::iequal_wire(a.qname.wire(), b.qname.wire());
 }
 
 namespace {
 
+// The wire form of a plain query (one question, no records, EDNS without
+// options) written straight into `out`, as encode() would write it; 0 when
+// the message is not that simple (encode() then does the work).
+std::size_t encode_plain_query(const message& q, std::span<std::uint8_t> out) noexcept {
+  if (q.questions.size() != 1 || !q.answers.empty() || !q.authorities.empty() ||
+      !q.additionals.empty() || static_cast<unsigned>(q.rcode) > 0xF ||
+      (q.edns && !q.edns->options.empty()))
+    return 0;
+  const question& qq = q.questions[0];
+  const std::string_view name = qq.qname.wire();
+  if (12 + name.size() + 4 + 11 > out.size()) return 0;
+  std::uint8_t* p = out.data();
+  auto put16 = [&p](unsigned v) {
+    *p++ = static_cast<std::uint8_t>(v >> 8);
+    *p++ = static_cast<std::uint8_t>(v);
+  };
+  const unsigned flags = (q.qr ? 0x8000u : 0u) | (static_cast<unsigned>(q.opcode) & 0xF) << 11 |
+                         (q.aa ? 0x0400u : 0u) | (q.tc ? 0x0200u : 0u) | (q.rd ? 0x0100u : 0u) |
+                         (q.ra ? 0x0080u : 0u) | (q.ad ? 0x0020u : 0u) | (q.cd ? 0x0010u : 0u) |
+                         (static_cast<unsigned>(q.rcode) & 0xF);
+  put16(q.id);
+  put16(flags);
+  put16(1);
+  put16(0);
+  put16(0);
+  put16(q.edns ? 1 : 0);
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  put16(static_cast<unsigned>(qq.qtype));
+  put16(static_cast<unsigned>(qq.qclass));
+  if (q.edns) {
+    *p++ = 0;  // root owner
+    put16(static_cast<unsigned>(rtype::opt));
+    put16(q.edns->udp_size);
+    put16(static_cast<unsigned>(q.edns->version));  // extended RCODE 0, version
+    put16(q.edns->dnssec_ok ? 0x8000u : 0u);
+    put16(0);  // no options
+  }
+  return static_cast<std::size_t>(p - out.data());
+}
+
+// The socket for a try on a shared socket, and a fresh ID for it there.
+std::error_code start_shared(udp_channel_state& ch, message& q, std::shared_ptr<shared_udp>& s) {
+  auto sock = socket_for_query(ch);
+  if (!sock) return sock.error();
+  s = std::move(*sock);
+  q.id = unused_id(*s);
+  return {};
+}
+
+// Sends on a connected socket at once. would_block: the caller must wait
+// for room (send_datagram).
+std::error_code send_now(int fd, std::span<const std::uint8_t> bytes) noexcept {
+  for (;;) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT);
+    if (n >= 0) return {};
+    if (errno == EINTR) continue;
+    return std::error_code(errno, asio::error::get_system_category());
+  }
+}
+
+bool would_block(std::error_code ec) noexcept {
+  return ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block;
+}
+
+// What one try of an exchange reports besides the response.
+struct exchange_try {
+  std::size_t wire_size = 0;
+  std::size_t ignored = 0;
+  std::chrono::nanoseconds rtt{0};
+};
+
+std::span<std::uint8_t> small_query_buffer() {
+  thread_local std::array<std::uint8_t, 512> buf;
+  return buf;
+}
+
+// One try over a fresh UDP socket or over TCP; the answer goes into `response`.
+asio::awaitable<std::error_code> unshared_try(const udp::endpoint& server, message& q,
+                                              std::vector<std::uint8_t>& wire,
+                                              clock::time_point deadline, bool use_tcp,
+                                              message& response, exchange_try& t) {
+  // Plain if/else, not `c ? co_await a : co_await b`: g++ 12 destroys
+  // the temporaries of a co_await inside a conditional expression twice.
+  result<attempt_result> r = unexpected(error::timed_out);
+  q.id = random_id();
+  wire.clear();
+  if (!encode(q, wire)) co_return make_error_code(error::bad_query);
+  if (use_tcp)
+    r = co_await over_tcp(server, q, wire, deadline);
+  else
+    r = co_await over_fresh_udp(server, q, wire, deadline);
+  if (!r) co_return r.error();
+  response = std::move(r->response);
+  t.wire_size = r->wire_size;
+  t.rtt = r->rtt;
+  t.ignored = r->ignored;
+  co_return std::error_code{};
+}
+
 // The exchange of query() (see the header): UDP, then the EDNS fallback
 // and TCP as the answers ask. `channel` carries the UDP attempts when its
 // sockets are shared; null or one query per socket: a fresh socket each.
-asio::awaitable<result<exchange_result>> exchange(const udp::endpoint& server,
-                                                  udp_channel_state* channel, message q,
-                                                  query_options options) {
+// The one coroutine of a query on a shared socket: it waits on its
+// waiter, resumed by the socket's reader.
+asio::awaitable<result<exchange_result>> exchange(udp::endpoint server,
+                                                  std::shared_ptr<udp_channel_state> channel,
+                                                  message q, query_options options) {
   if (q.questions.size() != 1) co_return unexpected(error::bad_query);
   const auto deadline = clock::now() + options.timeout;
   q.rd = options.recursion_desired;
@@ -539,30 +970,65 @@ asio::awaitable<result<exchange_result>> exchange(const udp::endpoint& server,
   } else {
     q.edns.reset();
   }
-  const bool shared = channel && channel->per_socket > 1;
+  // Through a channel, UDP tries wait on its sockets' readers (a socket of
+  // their own with queries_per_socket 1); without one, on a fresh socket
+  // of their own coroutine.
+  const bool shared = channel != nullptr;
 
-  exchange_result out;
+  // Built in place and returned as is: a message moved costs its five
+  // containers each time.
+  result<exchange_result> ret;
+  exchange_result& out = *ret;
   out.server = server;
   bool use_tcp = options.tcp_only;
   std::vector<std::uint8_t> wire;
+  exchange_try t;
   for (int round = 0; round < 3; ++round) {  // UDP, EDNS fallback, TCP at most
-    // Plain if/else, not `c ? co_await a : co_await b`: g++ 12 destroys
-    // the temporaries of a co_await inside a conditional expression twice.
-    result<attempt_result> r = unexpected(error::timed_out);
+    t = {};
     if (!use_tcp && shared) {
-      r = co_await over_shared_udp(*channel, q, deadline);  // picks the ID, encodes
+      std::shared_ptr<shared_udp> s;
+      if (auto ec = start_shared(*channel, q, s)) co_return unexpected(ec);
+      // Encoded into a per-thread buffer and sent before this coroutine
+      // waits (copied into `wire` first when it must wait to send).
+      std::span<const std::uint8_t> bytes;
+      if (const std::size_t n = encode_plain_query(q, small_query_buffer())) {
+        bytes = {small_query_buffer().data(), n};
+      } else {
+        wire.clear();
+        if (!encode(q, wire)) co_return unexpected(error::bad_query);
+        bytes = wire;
+      }
+      udp_waiter w(*channel, s, q, deadline);
+      w.into = &out.response;
+      s->waiting.insert(q.id, &w);
+      w.linked = true;
+      link_deadline(*channel, w);
+      read_answers(s);  // before sending: the answer's readiness must find the wait
+      const auto sent_at = clock::now();
+      std::error_code sec = send_now(s->sock.native_handle(), bytes);
+      if (would_block(sec)) {
+        if (bytes.data() != wire.data()) wire.assign(bytes.begin(), bytes.end());
+        sec = co_await send_datagram(s->sock, wire, deadline);
+      }
+      if (sec) co_return unexpected(sec);
+      if (w.state == outcome::waiting) co_await wait_for(w);
+      switch (w.state) {
+        case outcome::answered:
+          t.wire_size = w.wire_size;
+          t.rtt = w.answered_at - sent_at;
+          t.ignored = w.ignored;
+          break;
+        case outcome::failed: co_return unexpected(w.error);
+        case outcome::cancelled: co_return unexpected(asio::error::operation_aborted);
+        default: co_return unexpected(failure(w.malformed));  // the deadline passed
+      }
     } else {
-      q.id = random_id();
-      wire.clear();
-      if (!encode(q, wire)) co_return unexpected(error::bad_query);
-      if (use_tcp)
-        r = co_await over_tcp(server, q, wire, deadline);
-      else
-        r = co_await over_fresh_udp(server, q, wire, deadline);
+      // A coroutine of its own: its locals stay out of this frame.
+      if (auto ec = co_await unshared_try(server, q, wire, deadline, use_tcp, out.response, t))
+        co_return unexpected(ec);
     }
-    if (!r) co_return unexpected(r.error());
-    out.ignored_datagrams += r->ignored;
-    message& m = r->response;
+    out.ignored_datagrams += t.ignored;
+    const message& m = out.response;
     if (q.edns && !m.edns && m.rcode == rcode::formerr && !out.edns_fallback) {
       q.edns.reset();  // RFC 6891 §7: a server without EDNS; ask again plainly
       out.edns_fallback = true;
@@ -574,44 +1040,45 @@ asio::awaitable<result<exchange_result>> exchange(const udp::endpoint& server,
       continue;
     }
     out.used_tcp = use_tcp;
-    out.rtt = r->rtt;
-    out.wire_size = r->wire_size;
-    out.response = std::move(m);
-    co_return out;
+    out.rtt = t.rtt;
+    out.wire_size = t.wire_size;
+    co_return std::move(ret);
   }
   co_return unexpected(error::malformed);  // a server that keeps answering FORMERR then TC
 }
 
+message one_question(const question& q) {
+  message m;
+  m.questions.push_back(q);
+  return m;
+}
+
 }  // namespace
 
+// Plain functions, not coroutines: each returns the one exchange coroutine
+// with its arguments copied in.
 asio::awaitable<result<exchange_result>> query(const udp::endpoint& server, message q,
                                                query_options options) {
-  co_return co_await exchange(server, nullptr, std::move(q), options);
+  return exchange(server, nullptr, std::move(q), options);
 }
 
 asio::awaitable<result<exchange_result>> query(const udp::endpoint& server, const question& q,
                                                query_options options) {
-  message m;
-  m.questions.push_back(q);
-  co_return co_await exchange(server, nullptr, std::move(m), options);
+  return exchange(server, nullptr, one_question(q), options);
 }
 
 udp_channel::udp_channel(const asio::any_io_executor& ex, const udp::endpoint& server,
                          unsigned queries_per_socket)
-    : state_(std::make_shared<udp_channel_state>()) {
-  state_->ex = ex;
-  state_->server = server;
-  state_->per_socket = std::max(queries_per_socket, 1u);
+    : state_(std::make_shared<udp_channel_state>(ex, server, queries_per_socket)) {
+  state_->self = state_;
   auto& registry = asio::use_service<detail::channel_registry>(
       asio::query(ex, asio::execution::context_as<asio::execution_context&>));
-  registry.add(state_.get());
+  registry.add(state_);
   state_->registry = &registry;
 }
 
 udp_channel::~udp_channel() {
   // Queries in flight keep their socket (and the state) until they end.
-  if (state_->registry) state_->registry->remove(state_.get());
-  state_->registry = nullptr;
   state_->shut_down = true;
   state_->current.reset();
 }
@@ -630,16 +1097,13 @@ std::uint64_t udp_channel::sockets_opened() const noexcept {
 
 asio::awaitable<result<exchange_result>> query(udp_channel& channel, message q,
                                                query_options options) {
-  // Held for the whole exchange: the channel may be destroyed meanwhile.
-  const std::shared_ptr<udp_channel_state> st = channel.state_;
-  co_return co_await exchange(st->server, st.get(), std::move(q), options);
+  // The state is held for the whole exchange: the channel may be destroyed meanwhile.
+  return exchange(channel.state_->server, channel.state_, std::move(q), options);
 }
 
 asio::awaitable<result<exchange_result>> query(udp_channel& channel, const question& q,
                                                query_options options) {
-  message m;
-  m.questions.push_back(q);
-  co_return co_await query(channel, std::move(m), options);
+  return query(channel, one_question(q), options);
 }
 
 }  // namespace trellis::dns

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace trellis::dns {
 namespace {
 
@@ -251,6 +254,73 @@ TEST(dns_cache, counters_count_hits_and_misses) {
   EXPECT_EQ(c.counters().inserts, 1u);
   c.erase(www);
   EXPECT_FALSE(c.lookup(www, t0));
+}
+
+TEST(dns_cache, every_entry_stays_findable_through_growth_erasures_and_reuse) {
+  cache c({.max_entries = 5'000});
+  std::vector<question> qs;
+  for (int i = 0; i < 3'000; ++i) qs.push_back(q("h" + std::to_string(i) + ".example"));
+  for (const auto& x : qs)
+    ASSERT_TRUE(c.insert(x, response(x, rcode::noerror, {a_record(x.qname.to_string(), 60)}), t0));
+  // Erase every third: later entries of a probe run must move up, not get lost.
+  for (std::size_t i = 0; i < qs.size(); i += 3) c.erase(qs[i]);
+  for (std::size_t i = 0; i < qs.size(); ++i)
+    EXPECT_EQ(c.lookup(qs[i], t0).has_value(), i % 3 != 0) << i;
+  // Freed entries are reused by new names.
+  for (std::size_t i = 0; i < qs.size(); i += 3)
+    ASSERT_TRUE(c.insert(
+        qs[i], response(qs[i], rcode::noerror, {a_record(qs[i].qname.to_string(), 60)}), t0));
+  EXPECT_EQ(c.size(), qs.size());
+  for (const auto& x : qs) EXPECT_TRUE(c.lookup(x, t0)) << x.qname.to_string();
+}
+
+TEST(dns_cache, names_longer_than_the_inline_key_are_keys_too) {
+  cache c;
+  const std::string label(60, 'x');
+  const auto a = q(label + "." + label + ".a.example");
+  const auto b = q(label + "." + label + ".b.example");
+  ASSERT_TRUE(c.insert(a, response(a, rcode::noerror, {a_record(a.qname.to_string(), 60)}), t0));
+  EXPECT_TRUE(c.lookup(q(label + "." + label + ".A.EXAMPLE"), t0)) << "case-insensitive";
+  EXPECT_FALSE(c.lookup(b, t0)) << "differs only past the inline part";
+}
+
+TEST(dns_cache, names_differing_only_in_case_or_one_octet_are_told_apart) {
+  cache c;
+  const auto www = q("www.example");
+  ASSERT_TRUE(c.insert(www, response(www, rcode::noerror, {a_record("www.example", 60)}), t0));
+  EXPECT_TRUE(c.lookup(q("WwW.ExAmPlE"), t0));
+  EXPECT_FALSE(c.lookup(q("wwx.example"), t0));
+  EXPECT_FALSE(c.lookup(q("ww.example"), t0));
+  // '@' and '`' sit next to 'A' and 'Z'...'a' and 'z': not letters, no case.
+  const auto at = q("a@.example");
+  ASSERT_TRUE(c.insert(at, response(at, rcode::noerror, {a_record("a@.example", 60)}), t0));
+  EXPECT_FALSE(c.lookup(q("a`.example"), t0));
+  EXPECT_TRUE(c.lookup(q("A@.example"), t0));
+}
+
+TEST(dns_cache, eviction_spares_entries_looked_up_since_the_hand_passed) {
+  cache c({.max_entries = 4});
+  std::vector<question> qs;
+  for (int i = 0; i < 4; ++i) {
+    qs.push_back(q("n" + std::to_string(i) + ".example"));
+    ASSERT_TRUE(c.insert(
+        qs.back(), response(qs.back(), rcode::noerror, {a_record(qs.back().qname.to_string(), 60)}),
+        t0));
+  }
+  // n0 and n2 are used; n1 and n3 are not.
+  ASSERT_TRUE(c.lookup(qs[0], t0));
+  ASSERT_TRUE(c.lookup(qs[2], t0));
+  const auto e1 = q("e1.example"), e2 = q("e2.example");
+  ASSERT_TRUE(c.insert(e1, response(e1, rcode::noerror, {a_record("e1.example", 60)}), t0));
+  ASSERT_TRUE(c.insert(e2, response(e2, rcode::noerror, {a_record("e2.example", 60)}), t0));
+  EXPECT_EQ(c.size(), 4u);
+  EXPECT_EQ(c.counters().evictions, 2u);
+  EXPECT_TRUE(c.lookup(qs[0], t0));
+  EXPECT_TRUE(c.lookup(qs[2], t0));
+  EXPECT_FALSE(c.lookup(qs[1], t0));
+  EXPECT_FALSE(c.lookup(qs[3], t0));
+  EXPECT_TRUE(c.lookup(e1, t0));
+  EXPECT_TRUE(c.lookup(e2, t0));
 }
 
 }  // namespace

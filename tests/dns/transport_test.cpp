@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -11,6 +12,7 @@
 #include <asio/write.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -592,6 +594,89 @@ TEST(dns_transport, a_closed_port_fails_the_queries_of_a_shared_socket) {
     auto again = co_await query(channel, ask("www.example", rtype::a), {.timeout = 30s});
     CO_ASSERT_FALSE(again);
     EXPECT_EQ(channel.sockets_opened(), 2u) << "a failed socket is replaced";
+  });
+}
+
+TEST(dns_transport, a_query_waiting_on_a_shared_socket_can_be_cancelled) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto count = std::make_shared<int>(0);
+    auto script = [count](const message& q) {
+      if ((*count)++ == 0) return std::vector<reply>{};  // the first query goes unanswered
+      return std::vector<reply>{{wire_of(answer_to(q, 3))}};
+    };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 10);
+    using namespace asio::experimental::awaitable_operators;
+    // The timer wins the race long before the query's own 30 s deadline;
+    // the query must then give up its wait rather than hold the group open.
+    asio::steady_timer timer(co_await asio::this_coro::executor, 50ms);
+    auto lost = query(channel, ask("www.example", rtype::a), {.timeout = 30s});
+    auto tick = timer.async_wait(use_nothrow);
+    auto race = std::move(lost) || std::move(tick);
+    const auto started = std::chrono::steady_clock::now();
+    auto which = co_await std::move(race);
+    EXPECT_EQ(which.index(), 1u) << "the timer, not the query, finished first";
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    // The socket and the channel carry on.
+    auto r = co_await query(channel, ask("www.example", rtype::a), {.timeout = 5s});
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(last_octet(r->response), 3);
+    EXPECT_EQ(channel.sockets_opened(), 1u);
+  });
+}
+
+TEST(dns_transport, a_context_destroyed_with_shared_queries_waiting_lets_them_go) {
+  // A server that never answers; the queries are still waiting when their
+  // io_context is destroyed. Nothing may leak or be touched after it (the
+  // sanitizer builds check), and the channel may outlive the context.
+  std::optional<udp_channel> channel;
+  {
+    asio::io_context ctx;
+    auto silent = net::udp_socket::bind(ctx.get_executor(), loopback_any);
+    ASSERT_TRUE(silent);
+    channel.emplace(ctx.get_executor(), silent->local_endpoint(), 10);
+    int finished = 0;
+    for (int i = 0; i < 3; ++i) {
+      asio::co_spawn(
+          ctx,
+          [&]() -> asio::awaitable<void> {
+            auto r = co_await query(*channel, ask("www.example", rtype::a), {.timeout = 30s});
+            (void)r;
+            ++finished;
+          },
+          asio::detached);
+    }
+    ctx.run_for(100ms);
+    EXPECT_EQ(finished, 0);
+  }
+  EXPECT_EQ(channel->sockets_opened(), 1u);
+  channel.reset();
+}
+
+TEST(dns_transport, plain_queries_go_out_as_the_codec_encodes_them) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) { return std::vector<reply>{{wire_of(answer_to(q, 1))}}; };
+    auto server = co_await fake_server::start(std::move(script));
+    udp_channel channel(co_await asio::this_coro::executor, server->endpoint(), 10);
+    const query_options with_do{.timeout = 5s, .dnssec_ok = true};
+    const query_options plain{.timeout = 5s, .recursion_desired = false, .edns_udp_size = 0};
+    CO_ASSERT_OK(co_await query(channel, ask("Mixed.Case.example", rtype::aaaa), with_do));
+    CO_ASSERT_OK(co_await query(channel, ask("www.example", rtype::mx), plain));
+    CO_ASSERT_TRUE(server->queries().size() == 2);
+    const message& a = server->queries()[0];
+    EXPECT_TRUE(a.rd);
+    EXPECT_EQ(a.questions.at(0).qname.to_string(), "Mixed.Case.example.");
+    EXPECT_EQ(a.questions.at(0).qtype, rtype::aaaa);
+    CO_ASSERT_TRUE(a.edns.has_value());
+    EXPECT_EQ(a.edns->udp_size, 1232);
+    EXPECT_TRUE(a.edns->dnssec_ok);
+    const message& b = server->queries()[1];
+    EXPECT_FALSE(b.rd);
+    EXPECT_FALSE(b.edns.has_value());
+    EXPECT_EQ(b.questions.at(0).qtype, rtype::mx);
+    // The message encode() makes for the same query, as the server read it.
+    message expect = make_query(b.id, ask("www.example", rtype::mx), 0, false);
+    EXPECT_EQ(wire_of(expect), wire_of(b));
   });
 }
 

@@ -20,28 +20,46 @@
 // - Serve-stale (RFC 8767): with serve_stale on, expired entries are kept
 //   for `stale_limit` more; lookup() does not return them, lookup_stale()
 //   does, for when every server has failed, with TTL 30 (§4).
-// - Size: at most max_entries; the least recently used entry goes first.
+// - Size: at most max_entries; when full, the CLOCK (second-chance)
+//   approximation of least-recently-used picks the victim: a hit sets the
+//   entry's referenced bit, and the hand sweeping the slots evicts the first
+//   entry whose bit is clear, clearing the bits it passes. An entry looked up
+//   since the hand last passed survives; among the others, the order is
+//   that of the slots, not of the last use.
 //
 // Time is a parameter of every call (a steady_clock time point), so tests
 // move it at will and the cache never reads a clock.
 //
+// Cost of a hit: hashing the name (eight octets at a time, lower-cased with
+// word arithmetic), one probe of a flat open-addressing index (8-octet
+// slots: a hash tag and the entry's number), one case-insensitive compare
+// of the name against the key kept inline in the entry (names up to 64
+// octets), setting the referenced bit. No allocation, no reference count,
+// no list splice; the stored records are not touched until the caller reads
+// them.
+//
 // Thread-safety: NOT thread-safe; one cache per resolver, per worker
-// (lookup moves the entry in the LRU list, so even lookups write). A hit's
-// data is an immutable shared snapshot that may outlive the entry.
+// (lookup sets the referenced bit, and may drop an expired entry, so even
+// lookups write). A hit points into the cache: valid until the next call
+// that is not const (insert, lookup, lookup_stale, erase, clear).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "trellis/codec/dns/message.hpp"
 
 namespace trellis::dns {
+
+// A 64-bit hash of a question, consistent with its operator== (the name
+// case-insensitively, type, class): eight octets of the name at a time.
+// Odd, never zero. Shared by the cache and the resolver's in-flight table.
+std::uint64_t hash_question(const question& q) noexcept;
 
 class cache {
  public:
@@ -49,7 +67,7 @@ class cache {
   using time_point = clock::time_point;
 
   struct options {
-    // Entries kept at most; the least recently used is evicted past it.
+    // Entries kept at most; past it, CLOCK evicts one not used lately.
     // Each costs a few hundred bytes; a busy host resolves a few thousand
     // names.
     std::size_t max_entries = 10'000;
@@ -88,7 +106,9 @@ class cache {
   };
 
   struct hit {
-    std::shared_ptr<const entry_data> data;
+    // The stored answer. Points into the cache: valid until the next call
+    // on it that is not const. Copy what must live longer (answers() does).
+    const entry_data* data = nullptr;
     std::uint32_t age = 0;       // whole seconds since stored
     std::uint32_t ttl_left = 0;  // data->ttl - age, or stale_ttl for a stale hit
     bool stale = false;          // from lookup_stale(): expired data
@@ -129,32 +149,57 @@ class cache {
 
   void erase(const question& q);
   void clear();
-  std::size_t size() const noexcept { return map_.size(); }
+  std::size_t size() const noexcept { return size_; }
   const stats& counters() const noexcept { return stats_; }
   const options& config() const noexcept { return options_; }
 
  private:
-  // Keyed by the question itself, so a lookup builds nothing. Deliberately
-  // not noexcept: libstdc++ then stores each node's hash code, so walking a
-  // bucket compares stored codes instead of re-hashing every name on the way.
-  struct question_hash {
-    std::size_t operator()(const question& q) const;
-  };
-  struct node {
-    question k;
-    std::shared_ptr<const entry_data> data;
+  // An entry: two cache lines, the first holding all a hit reads but the
+  // tail of a long name.
+  static constexpr std::size_t inline_key = 72;  // name octets kept in the entry itself
+  struct alignas(64) node {
+    std::uint64_t hash = 0;
+    rtype qtype = rtype::a;
+    rclass qclass = rclass::in;
+    std::uint8_t key_length = 0;  // wire octets of the name (1..255)
+    bool used = false;            // false: on the free list
+    bool referenced = false;      // CLOCK: looked up since the hand last passed
+    bool prefetch_reported = false;
+    bool negative = false;
+    std::uint32_t ttl = 0;
     time_point stored;
     time_point expires;
-    bool prefetch_reported = false;
+    char key[inline_key];              // the name's wire form, as given, when it fits
+    std::unique_ptr<char[]> long_key;  // otherwise here
+    std::unique_ptr<const entry_data> data;
+
+    std::string_view name_wire() const noexcept {
+      return {long_key ? long_key.get() : key, key_length};
+    }
   };
-  using list = std::list<node>;
+  // One index slot: the low 32 bits of the hash (0 never occurs: hashes
+  // are forced odd) and the entry's position in nodes_.
+  struct slot {
+    std::uint32_t tag = 0;  // 0: empty
+    std::uint32_t node = 0;
+  };
 
+  // The index slot holding q, or npos.
+  std::size_t find_slot(const question& q, std::uint64_t h) const noexcept;
   std::optional<hit> find(const question& q, time_point now, bool stale);
-  void remove(list::iterator it);
+  std::uint32_t take_node();            // a free entry, or a new one
+  void unlink(std::size_t slot_index);  // removes the slot and frees its entry
+  void insert_slot(std::uint64_t h, std::uint32_t node_index);
+  void grow();
+  void evict_one();
 
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   options options_;
-  list lru_;  // most recently used first
-  std::unordered_map<question, list::iterator, question_hash> map_;
+  std::vector<slot> index_;  // power-of-two size, linear probing, at most half full
+  std::vector<node> nodes_;  // entries, in no order; freed ones listed in free_
+  std::vector<std::uint32_t> free_;
+  std::size_t size_ = 0;
+  std::size_t hand_ = 0;  // CLOCK hand over nodes_
   stats stats_;
 };
 

@@ -32,12 +32,18 @@
 // ICMP port unreachable on the connected socket), and dns::error::bad_query
 // for a query that cannot be encoded.
 //
-// Cost (fresh port): socket, connect, one epoll registration, the
-// non-blocking switch, send, one receive once readable, close — seven
-// system calls, no speculative receive, no heap allocation of its own
-// beyond the message codec's. The receive buffer (the largest datagram) is
-// one per thread, since a datagram is decoded before the coroutine waits
-// again. With a shared socket: send and receive, the rest amortised.
+// Cost (fresh port): socket, the non-blocking switch (Asio's, on the first
+// wait), one epoll registration and one re-arm, connect, send, one receive
+// once readable, close — eight system calls, no speculative receive. The
+// receive buffer (the largest datagram) is one per thread, since a datagram
+// is decoded before the coroutine waits again. With a shared socket (a
+// udp_channel with queries_per_socket > 1): send and receive, the rest
+// amortised; the query is one coroutine frame, encoded straight into a
+// per-thread buffer when it is a plain question, waits in its frame (no
+// timer of its own: one per channel), and is resumed by the socket's
+// reader as soon as its answer is decoded, without another trip through
+// the scheduler. Cancelling the awaiting operation (e.g. the losing side
+// of `||`) ends the wait with operation_aborted.
 //
 // Thread-safety: each call is independent and runs on the caller's
 // executor; calls may run concurrently on the same executor. A udp_channel
@@ -118,7 +124,8 @@ struct udp_channel_state;
 // random ephemeral port, which carries up to N queries and is then replaced
 // by a new one (a new port). One reader per socket, running while queries
 // are pending, hands each datagram to the query whose ID it carries (IDs
-// are unique among the socket's queries in flight); the usual checks then
+// are unique among the socket's queries in flight, found through a flat
+// table) and resumes that query on the spot; the usual checks then
 // apply (sender, ID, QR, question), so a datagram that fails them is
 // ignored and its query keeps waiting until its own deadline. What it
 // trades: the port stops being a secret after the first query an attacker
@@ -133,7 +140,12 @@ struct udp_channel_state;
 // A socket that reports an error (ICMP port unreachable: connection_refused)
 // fails the queries waiting on it and is replaced at the next query. Idle
 // sockets are kept for the next query and closed with the channel, or when
-// the execution context shuts down, whichever comes first.
+// the execution context shuts down, whichever comes first. The deadlines of
+// the queries waiting on a channel's sockets share one timer, which is
+// stopped soon after the last of them ends, so that an io_context with
+// nothing else to do runs out of work. Queries still waiting when the
+// execution context shuts down are dropped with it (their coroutines are
+// destroyed, never resumed).
 class udp_channel {
  public:
   // REQUIRES: every query through this channel runs on `ex`.
