@@ -92,7 +92,7 @@ class readiness {
   template <class Token>
   auto async_wait(Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) { start(std::move(handler)); }, token);
+        [](auto handler, readiness* self) { self->start(std::move(handler)); }, token, this);
   }
 
   // Ends the pending wait, if any, with operation_aborted.
