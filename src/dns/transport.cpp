@@ -669,26 +669,28 @@ auto wait_for(udp_waiter& w) {
 // when it has carried its queries or failed. With one query per socket,
 // always a new one, kept by nobody but the query and its reader: it closes
 // when the query ends.
+// A new socket on a fresh port, connected to the channel's server.
+result<std::shared_ptr<shared_udp>> open_socket(const udp_channel_state& ch) {
+  auto s = std::make_shared<shared_udp>(ch.ex);
+  std::error_code ec;
+  s->sock.open(ch.server.protocol(), ec);
+  if (!ec) s->sock.connect(ch.server, ec);
+  if (ec) return unexpected(ec);
+  s->server = ch.server;
+  return s;
+}
+
 result<std::shared_ptr<shared_udp>> socket_for_query(udp_channel_state& ch) {
   if (ch.shut_down) return unexpected(asio::error::operation_aborted);
   if (ch.per_socket == 1) {
-    auto s = std::make_shared<shared_udp>(ch.ex);
-    std::error_code ec;
-    s->sock.open(ch.server.protocol(), ec);
-    if (!ec) s->sock.connect(ch.server, ec);
-    if (ec) return unexpected(ec);
-    s->server = ch.server;
-    s->started = 1;
+    auto s = open_socket(ch);
+    if (s) (*s)->started = 1;
     return s;
   }
   if (!ch.current || ch.current->broken || ch.current->started >= ch.per_socket) {
-    auto s = std::make_shared<shared_udp>(ch.ex);
-    std::error_code ec;
-    s->sock.open(ch.server.protocol(), ec);
-    if (!ec) s->sock.connect(ch.server, ec);
-    if (ec) return unexpected(ec);
-    s->server = ch.server;
-    ch.current = std::move(s);
+    auto s = open_socket(ch);
+    if (!s) return unexpected(s.error());
+    ch.current = std::move(*s);
     ++ch.opened;
   }
   ++ch.current->started;
