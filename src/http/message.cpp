@@ -55,6 +55,7 @@ void response::set_text(std::string text, std::string_view content_type) {
 void response::clear() noexcept {
   status = 200;
   headers.clear();
+  trailers.clear();
   body.clear();
   stream = nullptr;
   close = false;

@@ -4,6 +4,7 @@
 #include <span>
 
 #include "trellis/core/error.hpp"
+#include "trellis/core/log.hpp"
 
 namespace trellis::http {
 
@@ -135,6 +136,7 @@ router& router::add(method m, std::string_view pattern, handler h) {
     throw core::config_error(
         "route", std::string(to_string(m)) + " " + std::string(pattern) + " is already routed");
   slot_ref = std::move(h);
+  any_methods_ |= static_cast<std::uint16_t>(1u << slot(m));
   return *this;
 }
 
@@ -199,12 +201,22 @@ asio::awaitable<void> answered() {
   co_return;
 }
 
-std::string allow_list(const std::array<handler, routable.size()>& handlers) {
+// The methods with a handler, one bit per slot.
+std::uint16_t method_mask(const std::array<handler, routable.size()>& handlers) {
+  std::uint16_t mask = 0;
+  for (std::size_t i = 0; i < routable.size(); ++i)
+    if (handlers[i]) mask |= static_cast<std::uint16_t>(1u << i);
+  return mask;
+}
+
+// The Allow value for a resource whose handlers are `mask`: those methods,
+// HEAD wherever GET is, and OPTIONS, which the router always answers.
+std::string allow_list(std::uint16_t mask) {
   std::string allow;
-  const bool has_get = static_cast<bool>(handlers[slot(method::get)]);
+  const bool has_get = (mask >> slot(method::get)) & 1u;
   for (std::size_t i = 0; i < routable.size(); ++i) {
-    const bool routed =
-        handlers[i] || (routable[i] == method::head && has_get) || routable[i] == method::options;
+    const bool routed = ((mask >> i) & 1u) || (routable[i] == method::head && has_get) ||
+                        routable[i] == method::options;
     if (!routed) continue;
     if (!allow.empty()) allow += ", ";
     allow += to_string(routable[i]);
@@ -237,6 +249,13 @@ asio::awaitable<void> router::dispatch(request& req, response& res) const {
                 segs.truncated, path.substr(1), req, any_method);
     }
   }
+  if (!n && path == "*" && req.method() == method::options) {
+    // "OPTIONS *" asks about the server, not a resource (RFC 9110 §9.3.7):
+    // every method some route answers.
+    res.status = 204;
+    (void)res.headers.set("Allow", allow_list(any_methods_));
+    return answered();
+  }
   if (!n) {
     res.status = 404;
     res.set_text("not found\n");
@@ -246,7 +265,7 @@ asio::awaitable<void> router::dispatch(request& req, response& res) const {
   std::size_t s = slot(m);
   if (s < routable.size() && !n->handlers[s] && m == method::head) s = slot(method::get);
   if (s < routable.size() && n->handlers[s]) return n->handlers[s](req, res);
-  const std::string allow = allow_list(n->handlers);
+  const std::string allow = allow_list(method_mask(n->handlers));
   if (m == method::options) {
     res.status = 204;
     (void)res.headers.set("Allow", allow);
@@ -273,7 +292,24 @@ asio::awaitable<void> router::run_chain(request& req, response& res) const {
       break;
     }
   }
-  if (!responded) co_await dispatch(req, res);
+  if (!responded) {
+    // A handler that throws still gets its middleware's after(): the
+    // access log, metrics and CORS headers must see the 500 it becomes.
+    // The server does the same for a router without middleware.
+    bool failed = false;
+    try {
+      co_await dispatch(req, res);
+    } catch (const std::exception& e) {
+      core::log::error("handler failed",
+                       {{"target", req.target()}, {"error", e.what()}});
+      failed = true;
+    }
+    if (failed) {
+      res.clear();
+      res.status = 500;
+      res.set_text("internal server error\n");
+    }
+  }
   while (ran > 0) co_await chain_[--ran]->after(req, res);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "trellis/codec/ascii.hpp"
 #include "trellis/codec/http/date.hpp"
 #include "trellis/codec/http/error.hpp"
 #include "trellis/codec/http/serializer.hpp"
@@ -38,6 +39,17 @@ constexpr std::size_t max_pooled_out = 256 * 1024;
 // a microsecond) when the next request comes. Keep-alive traffic whose
 // requests follow each other more closely never pays it.
 constexpr std::chrono::milliseconds park_after{100};
+
+// Whether a field may travel in a trailer section: not the ones that frame
+// or route the message (RFC 9110 §6.5.1), which a recipient must already
+// have acted on when the trailer arrives.
+bool allowed_in_trailer(std::string_view name) {
+  for (std::string_view banned :
+       {"Content-Length", "Transfer-Encoding", "Host", "Connection", "Trailer", "Content-Type",
+        "Content-Encoding", "Content-Range", "TE", "Upgrade", "Keep-Alive"})
+    if (codec::iequals(name, banned)) return false;
+  return true;
+}
 // Spare resource sets a worker keeps (each ~20 KiB with its read buffer):
 // enough for the connections that are busy at the same moment on one core.
 constexpr std::size_t max_pooled_resources = 64;
@@ -665,6 +677,8 @@ class connection final : public body_source, public body_writer, public connecti
     if (broken_) co_return false;
     if (chunked_) {
       write_last_chunk(out);
+      for (const auto& f : res.trailers)
+        if (allowed_in_trailer(f.name)) write_field(out, f.name, f.value);
       write_end_of_head(out);
       if (co_await flush()) co_return false;
     }

@@ -14,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -275,6 +276,39 @@ TEST(http_router, a_middleware_that_responds_skips_later_middleware_and_the_hand
   EXPECT_EQ(x->res.body, "from auth");
   EXPECT_EQ(log, (std::vector<std::string>{"a.before", "auth.before", "auth.after", "a.after"}))
       << "after() runs for every middleware whose before() ran, and only those";
+}
+
+TEST(http_router, a_throwing_handler_becomes_a_500_that_every_after_sees) {
+  std::vector<std::string> log;
+  router r;
+  r.use(std::make_shared<recorder>("a", log));
+  r.use(std::make_shared<recorder>("b", log));
+  r.get("/x", [](request&, response& res) -> asio::awaitable<void> {
+    res.set_text("half-built answer");
+    (void)res.headers.set("X-Partial", "1");
+    throw std::runtime_error("handler bug");
+    co_return;
+  });
+  auto x = route(r, method::get, "/x");
+  EXPECT_EQ(x->res.status, 500);
+  EXPECT_EQ(x->res.body, "internal server error\n");
+  EXPECT_FALSE(x->res.headers.contains("X-Partial")) << "nothing of the failed answer leaks";
+  EXPECT_EQ(log, (std::vector<std::string>{"a.before", "b.before", "b.after", "a.after"}));
+  EXPECT_EQ(x->res.headers.get_all("X-After"), (std::vector<std::string_view>{"b", "a"}));
+}
+
+TEST(http_router, options_asterisk_lists_every_method_some_route_answers) {
+  router r;
+  r.get("/a", answer("a"));
+  r.del("/b/{id}", answer("b"));
+  r.patch("/c/*", answer("c"));
+  auto star = route(r, method::options, "*");
+  EXPECT_EQ(star->res.status, 204);
+  EXPECT_EQ(star->res.headers.get("Allow").value_or("<none>"),
+            "GET, HEAD, DELETE, OPTIONS, PATCH");
+  EXPECT_EQ(route(r, method::get, "*")->res.status, 404) << "only OPTIONS may ask about '*'";
+  EXPECT_EQ(route(router{}, method::options, "*")->res.headers.get("Allow").value_or("<none>"),
+            "OPTIONS");
 }
 
 TEST(http_router, rejects_malformed_patterns_with_a_route_config_error) {

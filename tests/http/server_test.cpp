@@ -988,6 +988,37 @@ TEST(http_server, streams_a_chunked_response_in_three_writes) {
   EXPECT_EQ(cr.out, "one,two,three");
 }
 
+TEST(http_server, sends_the_trailers_a_stream_sets_after_its_last_chunk) {
+  test_server s([](request&, response& res) -> asio::awaitable<void> {
+    (void)res.headers.set("Trailer", "X-Checksum");
+    res.stream = [&res](body_writer& w) -> asio::awaitable<void> {
+      if (auto ec = co_await w.write("data")) co_return;
+      // Known only once the body is written, as a digest would be.
+      (void)res.trailers.set("X-Checksum", "4-bytes");
+      (void)res.trailers.set("Content-Length", "4");  // framing: never a trailer
+      (void)res.trailers.set("X-Second", "two");
+    };
+    co_return;
+  });
+  test::raw_client c(s.port());
+  ASSERT_TRUE(c.send(get("/t"))) << c.error();
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << c.error();
+  EXPECT_EQ(r->wire_body, "4\r\ndata\r\n0\r\nX-Checksum: 4-bytes\r\nX-Second: two\r\n\r\n");
+  ASSERT_TRUE(c.send(get("/t"))) << c.error();
+  r = c.read_response();
+  ASSERT_TRUE(r) << c.error() << " (the connection must stay usable after a trailer section)";
+  EXPECT_EQ(r->body, "data");
+
+  // An HTTP/1.0 client gets no chunked coding, so no trailers either.
+  test::raw_client old(s.port());
+  ASSERT_TRUE(old.send("GET /t HTTP/1.0\r\n\r\n")) << old.error();
+  r = old.read_response();
+  ASSERT_TRUE(r) << old.error();
+  EXPECT_EQ(r->body, "data");
+  EXPECT_FALSE(r->has_header("X-Checksum"));
+}
+
 TEST(http_server, streams_to_an_http_1_0_client_delimited_by_close) {
   test_server s(streamed);
   test::raw_client c(s.port());

@@ -142,6 +142,12 @@ class response {
   // When set, the server sends the head, then calls stream(writer) to send
   // the body; `body` is ignored.
   streamer stream;
+  // Trailer fields sent after a streamed chunked body (RFC 9112 §7.1.2),
+  // which the stream function may fill as it goes (a checksum of what it
+  // wrote). Framing and routing fields (Content-Length, Transfer-Encoding,
+  // Host, Connection, Trailer) are never sent as trailers. Dropped when the
+  // body is not chunked: a Content-Length body, an HTTP/1.0 client.
+  http::fields trailers;
   // Close the connection after this response.
   bool close = false;
 

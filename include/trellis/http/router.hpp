@@ -19,21 +19,25 @@
 //        the methods that would;
 //   HEAD runs the GET handler when no HEAD one is set (the server sends the
 //        head only);
-//   OPTIONS answers 204 with Allow when no OPTIONS handler is set.
+//   OPTIONS answers 204 with Allow when no OPTIONS handler is set;
+//        "OPTIONS *" lists every method some route answers.
 //
 // Middleware (the Envoy filter-chain idea, reduced): each has before(),
 // run in the order added, which lets the request continue or answers it
 // (filter_status::respond: later middleware and the handler are skipped),
 // and after(), run in reverse order for every middleware whose before()
-// ran, which may rewrite the response. Middleware objects are shared by
-// every request on every worker: keep per-request state in the request or
-// response, and make shared state thread-safe.
+// ran, which may rewrite the response. A handler that throws becomes a
+// 500 (logged) before the after() calls, so they see what the client
+// gets. Middleware objects are shared by every request on every worker:
+// keep per-request state in the request or response, and make shared
+// state thread-safe.
 //
 // Thread-safety: configure (add routes, use middleware) before serving;
 // matching is then read-only and safe from every worker.
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -111,6 +115,7 @@ class router {
 
   std::unique_ptr<node> root_;
   std::vector<std::shared_ptr<middleware>> chain_;
+  std::uint16_t any_methods_ = 0;  // methods some route answers, one bit per method
 };
 
 }  // namespace trellis::http
