@@ -29,6 +29,7 @@
 #include "support/bytes.hpp"
 #include "support/certs.hpp"
 #include "support/http_client.hpp"
+#include "support/http_server.hpp"
 #include "support/process.hpp"
 #include "trellis/codec/http/error.hpp"
 #include "trellis/core/awaitable.hpp"
@@ -49,41 +50,7 @@ using steady = std::chrono::steady_clock;
       GTEST_SKIP() << "needs the `" name "` program on PATH (Debian package " name ")"; \
   } while (0)
 
-// A server on its own one-worker runtime, run on a background thread.
-// Destruction (or stop()) drains the runtime and joins the thread.
-class test_server {
- public:
-  explicit test_server(handler h, server_options o = {}, asio::ssl::context* tls = nullptr)
-      : rt_({.workers = 1, .drain_timeout = 3s, .handle_signals = false}),
-        srv_(std::move(h), std::move(o)) {
-    auto ep = srv_.listen(rt_, {asio::ip::address_v4::loopback(), 0}, tls);
-    if (!ep) throw std::runtime_error("listen failed: " + ep.error().message());
-    port_ = ep->port();
-    thread_ = std::thread([this] { rt_.run(); });
-  }
-  ~test_server() { stop(); }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
-
-  std::uint16_t port() const noexcept { return port_; }
-  std::string url(std::string_view path, std::string_view scheme = "http") const {
-    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port_) + std::string(path);
-  }
-  server& srv() noexcept { return srv_; }
-  // Starts a graceful drain and returns at once.
-  void drain() { rt_.drain(); }
-  // Drains and waits for the runtime to finish.
-  void stop() {
-    rt_.drain();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  core::runtime rt_;  // declared first: the server's drain hooks live in its workers
-  server srv_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-};
+using test::test_server;
 
 // The value of the series `series` (name plus labels, as exposed) in the
 // server's Prometheus text; NaN when it is absent.
