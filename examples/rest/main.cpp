@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "trellis/codec/base64.hpp"
 #include "trellis/codec/url.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/core/runtime.hpp"
@@ -409,50 +410,19 @@ bool before(const position& a, const position& b, const sort_order& s) {
   return a.id < b.id;
 }
 
-constexpr std::string_view b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(std::string_view in) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += b64[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += b64[(acc << (6 - bits)) & 63];
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view in) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const auto v = b64.find(c);
-    if (v == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+// Cursors are base64url without padding (RFC 4648 §5): safe in a query.
+constexpr codec::base64_options cursor_coding{.alphabet = codec::base64_alphabet::url,
+                                              .padding = false};
 
 std::string make_cursor(const book& b, const sort_order& s) {
   const position p = position_of(b, s);
-  return base64url_encode(json{{"s", s.name}, {"k", p.key}, {"i", p.id}}.dump());
+  return codec::base64_encode(json{{"s", s.name}, {"k", p.key}, {"i", p.id}}.dump(), cursor_coding);
 }
 
 // The position a cursor names, or an error message for a 400.
 std::optional<position> read_cursor(std::string_view cursor, const sort_order& s,
                                     std::string& error) {
-  const auto text = base64url_decode(cursor);
+  const auto text = codec::base64_decode(cursor, cursor_coding);
   const json j = text ? json::parse(*text, nullptr, false) : json();
   if (!text || !j.is_object() || !j.contains("s") || !j["s"].is_string() || !j.contains("k") ||
       !j.contains("i") || !j["i"].is_number_unsigned()) {

@@ -726,4 +726,162 @@ std::vector<std::string_view> query_params::get_all(std::string_view key) const 
   return values;
 }
 
+// --- reference resolution --------------------------------------------------------
+
+namespace {
+
+// A URI reference split by the regular expression of RFC 3986 Appendix B,
+//   ^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?
+// written out by hand. "Defined" and "empty" differ for every component
+// but the path, so each has its flag.
+struct reference_parts {
+  std::string_view scheme;
+  std::string_view authority;
+  std::string_view path;
+  std::string_view query;
+  std::string_view fragment;
+  bool has_scheme = false;
+  bool has_authority = false;
+  bool has_query = false;
+  bool has_fragment = false;
+};
+
+reference_parts split_reference(std::string_view r) noexcept {
+  reference_parts p;
+  if (const std::size_t hash = r.find('#'); hash != std::string_view::npos) {
+    p.fragment = r.substr(hash + 1);
+    p.has_fragment = true;
+    r = r.substr(0, hash);
+  }
+  if (const std::size_t q = r.find('?'); q != std::string_view::npos) {
+    p.query = r.substr(q + 1);
+    p.has_query = true;
+    r = r.substr(0, q);
+  }
+  // A scheme is a non-empty run before the first ':' that precedes any '/'.
+  if (const std::size_t colon = r.find_first_of(":/");
+      colon != std::string_view::npos && colon > 0 && r[colon] == ':') {
+    p.scheme = r.substr(0, colon);
+    p.has_scheme = true;
+    r = r.substr(colon + 1);
+  }
+  if (r.starts_with("//")) {
+    const std::size_t slash = r.find('/', 2);
+    p.authority = r.substr(2, slash == std::string_view::npos ? slash : slash - 2);
+    p.has_authority = true;
+    r = slash == std::string_view::npos ? std::string_view{} : r.substr(slash);
+  }
+  p.path = r;
+  return p;
+}
+
+// Checks every component of a reference against its RFC 3986 production.
+std::error_code check_reference(const reference_parts& r) noexcept {
+  if (r.has_scheme && !is_scheme(r.scheme)) return url_error::bad_scheme;
+  // A relative-path reference may not have a ':' in its first segment
+  // (RFC 3986 §4.2, path-noscheme): ":x" would be a scheme-less scheme.
+  if (!r.has_scheme && !r.has_authority && r.path.starts_with(':')) return url_error::bad_scheme;
+  if (r.has_authority) {
+    authority_view a;
+    if (auto ec = parse_authority(r.authority, a)) return ec;
+  }
+  if (auto ec = check_chars(r.path, c_path, url_error::bad_path)) return ec;
+  if (auto ec = check_chars(r.query, c_query, url_error::bad_query)) return ec;
+  return check_chars(r.fragment, c_query, url_error::bad_fragment);
+}
+
+// RFC 3986 §5.2.3: the base path up to and including its last '/', then
+// the reference's path; "/" + path when the base has an authority and an
+// empty path.
+std::string merge_paths(const url& base, std::string_view reference_path) {
+  std::string out;
+  if (base.has_authority && base.path.empty()) {
+    out = "/";
+  } else if (const std::size_t slash = base.path.rfind('/'); slash != std::string::npos) {
+    out = base.path.substr(0, slash + 1);
+  }
+  out += reference_path;
+  return out;
+}
+
+}  // namespace
+
+result<url> resolve_reference(const url& base, std::string_view reference) {
+  if (has_forbidden_byte(reference)) return unexpected(url_error::forbidden_byte);
+  const reference_parts r = split_reference(reference);
+  if (auto ec = check_reference(r)) return unexpected(ec);
+
+  // RFC 3986 §5.2.2, with T the target written out as text (scheme ":"
+  // ["//" authority] path ["?" query] ["#" fragment]) for parse_url to
+  // check as it checks any URL.
+  std::string text;
+  text.reserve(base.scheme.size() + base.userinfo.size() + base.host.size() + base.path.size() +
+               base.query.size() + base.fragment.size() + reference.size() + 16);
+  bool has_authority = false;
+  std::string path;
+  std::string_view query;
+  bool has_query = false;
+  if (r.has_scheme) {
+    text.append(r.scheme);
+    text += ':';
+    if (r.has_authority) {
+      has_authority = true;
+      text += "//";
+      text.append(r.authority);
+    }
+    path = remove_dot_segments(r.path);
+    query = r.query;
+    has_query = r.has_query;
+  } else {
+    text += base.scheme;
+    text += ':';
+    if (r.has_authority) {
+      has_authority = true;
+      text += "//";
+      text.append(r.authority);
+      path = remove_dot_segments(r.path);
+      query = r.query;
+      has_query = r.has_query;
+    } else {
+      if (base.has_authority) {
+        has_authority = true;
+        text += "//";
+        if (!base.userinfo.empty()) {
+          text += base.userinfo;
+          text += '@';
+        }
+        append_host(text, base.host, base.host_kind);
+        if (!base.port_text.empty()) {
+          text += ':';
+          text += base.port_text;
+        }
+      }
+      if (r.path.empty()) {
+        path = base.path;
+        query = r.has_query ? r.query : std::string_view(base.query);
+        has_query = r.has_query || !base.query.empty();
+      } else {
+        path = remove_dot_segments(r.path.starts_with('/') ? std::string(r.path)
+                                                           : merge_paths(base, r.path));
+        query = r.query;
+        has_query = r.has_query;
+      }
+    }
+  }
+  // Without an authority, "//x" would read back as the host "x".
+  if (!has_authority && path.starts_with("//")) return unexpected(url_error::bad_path);
+  text += path;
+  if (has_query) {
+    text += '?';
+    text.append(query);
+  }
+  // RFC 9110 §10.2.2: a Location without a fragment keeps the base's.
+  const std::string_view fragment = r.has_fragment ? r.fragment : std::string_view(base.fragment);
+  if (r.has_fragment || !fragment.empty()) {
+    text += '#';
+    text.append(fragment);
+  }
+  return parse_url(text);
+}
+
 }  // namespace trellis::http

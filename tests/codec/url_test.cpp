@@ -536,5 +536,167 @@ TEST(url_error, codes_have_a_category_and_messages) {
   EXPECT_EQ(ec.message(), "NUL, CR or LF in URL");
 }
 
+// --- resolve_reference (RFC 3986 §5.2) -------------------------------------------------
+
+// The base URI of RFC 3986 §5.4.
+url rfc3986_base() {
+  return parse_url("http://a/b/c/d;p?q").value();
+}
+
+// The reference resolved against `base`, written back; the error's message
+// when it fails, so a failing table row shows why.
+std::string resolved(const url& base, std::string_view ref) {
+  auto r = resolve_reference(base, ref);
+  return r ? r->to_string() : "error: " + r.error().message();
+}
+
+TEST(url_resolve_reference, matches_every_rfc3986_section_5_4_1_normal_example) {
+  const std::vector<std::pair<std::string_view, std::string_view>> cases = {
+      {"g:h", "g:h"},
+      {"g", "http://a/b/c/g"},
+      {"./g", "http://a/b/c/g"},
+      {"g/", "http://a/b/c/g/"},
+      {"/g", "http://a/g"},
+      {"//g", "http://g"},
+      {"?y", "http://a/b/c/d;p?y"},
+      {"g?y", "http://a/b/c/g?y"},
+      {"#s", "http://a/b/c/d;p?q#s"},
+      {"g#s", "http://a/b/c/g#s"},
+      {"g?y#s", "http://a/b/c/g?y#s"},
+      {";x", "http://a/b/c/;x"},
+      {"g;x", "http://a/b/c/g;x"},
+      {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+      {"", "http://a/b/c/d;p?q"},
+      {".", "http://a/b/c/"},
+      {"./", "http://a/b/c/"},
+      {"..", "http://a/b/"},
+      {"../", "http://a/b/"},
+      {"../g", "http://a/b/g"},
+      {"../..", "http://a/"},
+      {"../../", "http://a/"},
+      {"../../g", "http://a/g"}};
+  const url base = rfc3986_base();
+  for (const auto& [ref, want] : cases) EXPECT_EQ(resolved(base, ref), want) << '"' << ref << '"';
+}
+
+TEST(url_resolve_reference, matches_every_rfc3986_section_5_4_2_abnormal_example) {
+  const std::vector<std::pair<std::string_view, std::string_view>> cases = {
+      // More ".." than the base path has segments: clamped at the root.
+      {"../../../g", "http://a/g"},
+      {"../../../../g", "http://a/g"},
+      // Dot segments in an absolute path are removed too.
+      {"/./g", "http://a/g"},
+      {"/../g", "http://a/g"},
+      // Segments that only look like dot segments are kept.
+      {"g.", "http://a/b/c/g."},
+      {".g", "http://a/b/c/.g"},
+      {"g..", "http://a/b/c/g.."},
+      {"..g", "http://a/b/c/..g"},
+      // Unnecessary or nonsensical dot segments.
+      {"./../g", "http://a/b/g"},
+      {"./g/.", "http://a/b/c/g/"},
+      {"g/./h", "http://a/b/c/g/h"},
+      {"g/../h", "http://a/b/c/h"},
+      {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+      {"g;x=1/../y", "http://a/b/c/y"},
+      // Dots in the query or fragment are data, not segments.
+      {"g?y/./x", "http://a/b/c/g?y/./x"},
+      {"g?y/../x", "http://a/b/c/g?y/../x"},
+      {"g#s/./x", "http://a/b/c/g#s/./x"},
+      {"g#s/../x", "http://a/b/c/g#s/../x"}};
+  const url base = rfc3986_base();
+  for (const auto& [ref, want] : cases) EXPECT_EQ(resolved(base, ref), want) << '"' << ref << '"';
+}
+
+TEST(url_resolve_reference, reads_http_colon_g_strictly_and_then_refuses_it_for_lacking_a_host) {
+  // RFC 3986 §5.4.2: a strict parser resolves "http:g" to "http:g" (the
+  // scheme makes it absolute); only "backward compatible" parsers treat it
+  // as the relative "g". An http URL without a host is invalid (RFC 9110
+  // §4.2.1), as parse_url says.
+  auto r = resolve_reference(rfc3986_base(), "http:g");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), url_error::bad_host);
+  EXPECT_EQ(r.error(), parse_url("http:g").error());
+}
+
+TEST(url_resolve_reference, inherits_the_base_fragment_only_when_the_reference_has_none) {
+  // RFC 9110 §10.2.2: Location "/x" after a request for ".../page#frag"
+  // lands on "/x#frag".
+  const url base = parse_url("http://a/page?q#frag").value();
+  EXPECT_EQ(resolved(base, "/x"), "http://a/x#frag");
+  EXPECT_EQ(resolved(base, "?y"), "http://a/page?y#frag");
+  EXPECT_EQ(resolved(base, ""), "http://a/page?q#frag");
+  EXPECT_EQ(resolved(base, "https://b/"), "https://b/#frag");
+  EXPECT_EQ(resolved(base, "/x#new"), "http://a/x#new");
+  // An empty fragment is still a fragment component: it replaces the base's.
+  EXPECT_EQ(resolved(base, "/x#"), "http://a/x");
+}
+
+TEST(url_resolve_reference, absolute_and_network_path_references_replace_the_authority) {
+  const url base = parse_url("https://user:pw@a.example:8443/dir/page?q").value();
+  EXPECT_EQ(resolved(base, "HTTP://Other.Example/p/./x/../y"), "http://other.example/p/y");
+  EXPECT_EQ(resolved(base, "//other.host/p"), "https://other.host/p");
+  EXPECT_EQ(resolved(base, "//[::1]:9000"), "https://[::1]:9000");
+  // A relative reference keeps the base's whole authority, userinfo and port too.
+  EXPECT_EQ(resolved(base, "../x?z"), "https://user:pw@a.example:8443/x?z");
+  auto r = resolve_reference(base, "//other.host/p");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->userinfo, "");
+  EXPECT_EQ(r->host, "other.host");
+  EXPECT_EQ(r->effective_port(), 443);
+}
+
+TEST(url_resolve_reference, merges_against_an_empty_base_path_and_ipv6_hosts) {
+  EXPECT_EQ(resolved(parse_url("http://a").value(), "g"), "http://a/g");
+  EXPECT_EQ(resolved(parse_url("http://a?q").value(), ""), "http://a?q");
+  EXPECT_EQ(resolved(parse_url("http://[::1]:8080/a/b").value(), "c"), "http://[::1]:8080/a/c");
+  EXPECT_EQ(resolved(parse_url("http://a/b/").value(), "../../../x"), "http://a/x");
+}
+
+TEST(url_resolve_reference, the_result_is_a_url_parse_url_agrees_with) {
+  const url base = rfc3986_base();
+  for (std::string_view ref : {"../g?y#s", "//g:81/x", "g:h", "HTTPS://B/c", "#s"}) {
+    auto r = resolve_reference(base, ref);
+    ASSERT_TRUE(r) << ref;
+    auto again = parse_url(r->to_string());
+    ASSERT_TRUE(again) << ref;
+    EXPECT_EQ(again->to_string(), r->to_string()) << ref;
+    EXPECT_EQ(again->origin(), r->origin()) << ref;
+  }
+}
+
+TEST(url_resolve_reference, malformed_references_give_the_url_error_of_the_bad_part) {
+  const std::vector<std::pair<std::string_view, url_error>> cases = {
+      {"1a:b", url_error::bad_scheme},           // not a scheme before the ':'
+      {":x", url_error::bad_scheme},             // a first segment with ':' needs "./"
+      {"/a b", url_error::bad_path},             // raw space
+      {"/a b/../c", url_error::bad_path},        // even in a segment that ".." drops
+      {"/\\evil.example", url_error::bad_path},  // browsers read '\' as '/': refused
+      {"\\\\evil.example", url_error::bad_path},
+      {"/%zz", url_error::bad_percent_encoding},
+      {"/%4", url_error::bad_percent_encoding},
+      {"?a b", url_error::bad_query},
+      {"#a b", url_error::bad_fragment},
+      {"#a#b", url_error::bad_fragment},
+      {"/x\r\nSet-Cookie: a=b", url_error::forbidden_byte},
+      {std::string_view("/x\0y", 4), url_error::forbidden_byte},
+      {"//", url_error::bad_host},  // an http URL needs a host
+      {"https:///x", url_error::bad_host},
+      {"//127.1/", url_error::bad_host},  // numeric, not a dotted quad
+      {"//a..b/", url_error::bad_host},
+      {"//[::1/", url_error::bad_ip_literal},
+      {"//a:99999/", url_error::bad_port},
+      {"//evil.example\\@good.example/", url_error::bad_userinfo},
+      {"//a b/", url_error::bad_host},
+      // Without an authority a path "//x" would read back as a host.
+      {"foo:/.//x", url_error::bad_path}};
+  const url base = rfc3986_base();
+  for (const auto& [ref, want] : cases) {
+    auto r = resolve_reference(base, ref);
+    ASSERT_FALSE(r) << ref << " -> " << r->to_string();
+    EXPECT_EQ(r.error(), want) << ref << ": " << r.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace trellis::http

@@ -9,7 +9,13 @@
 //   - a successful normalisation starts with '/', has no "." or ".."
 //     segment (so never "/../"), is stable under remove_dot_segments and
 //     honours its options;
-//   - decode(encode(x)) == x.
+//   - decode(encode(x)) == x;
+//   - a resolved reference is a URL parse_url accepts as written back; its
+//     path has no dot segment when the base's has none; it keeps the
+//     base's fragment exactly when the reference has no '#'; an absolute
+//     reference resolves to itself once its dots are removed (and the
+//     base's fragment added when it has none); resolving "" gives the base
+//     back.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -161,6 +167,47 @@ void check_query(std::string_view in) {
   }
 }
 
+// Bases that exercise each branch of RFC 3986 §5.2.2: a path, query and
+// fragment to inherit; an empty path; an IPv6 host with userinfo and a
+// port; an empty host; no authority at all.
+constexpr std::string_view k_bases[] = {
+    "http://a/b/c/d;p?q#f", "https://h", "http://u:p@[::1]:8080/x/y/", "file:///etc/x", "foo:a/b",
+};
+
+void check_resolved(const url& base, std::string_view ref) {
+  auto r = resolve_reference(base, ref);
+  if (!r) return;
+  const std::string text = r->to_string();
+  FUZZ_CHECK(!has_forbidden(text));
+  auto again = parse_url(text);
+  FUZZ_CHECK(again.has_value());
+  FUZZ_CHECK(again->to_string() == text);
+  if (!has_dot_segment(base.path)) FUZZ_CHECK(!has_dot_segment(r->path));
+  const std::size_t hash = ref.find('#');
+  if (hash == std::string_view::npos) {
+    FUZZ_CHECK(r->fragment == base.fragment);
+  } else {
+    FUZZ_CHECK(r->fragment == ref.substr(hash + 1));
+  }
+  if (auto absolute = parse_url(ref)) {
+    absolute->path = remove_dot_segments(absolute->path);
+    if (hash == std::string_view::npos) absolute->fragment = base.fragment;
+    FUZZ_CHECK(absolute->to_string() == text);
+  }
+}
+
+void check_resolve(std::string_view in) {
+  for (std::string_view b : k_bases) check_resolved(parse_url(b).value(), in);
+  // "base reference": both sides arbitrary (a space ends any URL).
+  const std::size_t space = in.find(' ');
+  if (space == std::string_view::npos) return;
+  auto base = parse_url(in.substr(0, space));
+  if (!base) return;
+  check_resolved(*base, in.substr(space + 1));
+  auto same = resolve_reference(*base, "");
+  FUZZ_CHECK(same.has_value() && same->to_string() == base->to_string());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -172,6 +219,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_normalize(in);
   check_encode(in);
   check_query(in);
+  check_resolve(in);
   const std::string dots = remove_dot_segments(in);
   FUZZ_CHECK(!has_dot_segment(dots));
   return 0;

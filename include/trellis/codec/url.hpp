@@ -19,6 +19,9 @@
 //                   "/%2e%2e/etc/passwd").
 //   query_params    `a=1&b=&c&a=2` as an order-preserving multi-map of decoded
 //                   keys and values, with a cap on the parameter count.
+//   resolve_reference
+//                   RFC 3986 §5.2 reference resolution ("../x?q" against a
+//                   base URL), for following a Location header.
 //
 // Deliberately stricter than RFC 3986 where leniency has bitten servers:
 // a host is a DNS name (letters, digits, '-', '.', '_'), an IPv4 address in
@@ -335,6 +338,37 @@ class query_params {
   std::string arena_;
   std::vector<entry> entries_;
 };
+
+// --- reference resolution (RFC 3986 §5.2) -------------------------------------------
+
+// Resolves `reference` — a URI reference as found in a Location header:
+// absolute ("https://a/b"), network-path ("//host/p"), absolute-path ("/x"),
+// relative-path ("../y?q"), query-only ("?q"), fragment-only ("#f") or
+// empty — against `base`, following RFC 3986 §5.2.2 with its strict
+// parser reading (a reference with a scheme is always absolute, so
+// "http:g" stays "http:g" and is then rejected for having no host) and
+// §5.2.4 remove_dot_segments on the merged path.
+//
+// Fragments follow RFC 9110 §10.2.2: a reference without a fragment
+// component inherits the fragment of `base`; one with a fragment, even an
+// empty one ("/x#"), replaces it.
+//
+// Strictness is parse_url's, plus checks on the reference itself: its
+// components must hold only characters their RFC 3986 production allows,
+// before dot segments are removed (so a NUL, space or '\' cannot hide in
+// a segment that "../" later drops); the result is serialised and parsed
+// again by parse_url, so an http or https result without a host, a
+// numeric non-IPv4 host and the rest are refused exactly as parse_url
+// refuses them. A result with no authority whose path would start with
+// "//" (it would read back as a host) is url_error::bad_path.
+//
+// REQUIRES: `base` is a parse_url result (or holds only what parse_url
+// would accept). Returns the resolved URL, or the url_error of the first
+// part that is wrong: bad_scheme when the text before the first ':' is not
+// a scheme ("1a:b"), bad_path / bad_query / bad_fragment / forbidden_byte /
+// bad_percent_encoding for characters, and parse_url's errors for the
+// result.
+result<url> resolve_reference(const url& base, std::string_view reference);
 
 }  // namespace trellis::http
 
