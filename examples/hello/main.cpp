@@ -6,16 +6,20 @@
 //   curl -s localhost:8080/metrics              # Prometheus text
 //
 // Routes: GET / answers the 13 bytes "Hello, World!" as text/plain; /echo
-// (any method) returns the request body; GET /metrics exposes the server's
+// (any method) returns the request body; GET /delay/MS answers after MS
+// milliseconds (a slow backend); GET /metrics exposes the server's
 // metrics; --static DIR serves the files under DIR at /static/. --catch-all
 // answers every method on every path with the hello response after reading
 // the whole request body, for conformance harnesses and load tools.
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "cli.hpp"
+#include "trellis/core/awaitable.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/core/runtime.hpp"
@@ -37,6 +41,8 @@ usage:
 
 routes  GET /          "Hello, World!" (13 bytes, text/plain)
         ANY /echo      the request body, as received
+        GET /delay/MS  "Hello, World!" after MS milliseconds (at most 10000):
+                       a slow backend, for timeouts and concurrency demos
         GET /metrics   the server's metrics, Prometheus text format
         GET /static/*  the files under DIR, with --static DIR
 options --address A    address to bind (default 127.0.0.1; :: for IPv6)
@@ -56,6 +62,28 @@ asio::awaitable<void> say_hello(http::request&, http::response& res) {
   res.body.assign(hello);
   (void)res.headers.set("Content-Type", "text/plain");
   co_return;
+}
+
+// GET /delay/MS: the hello answer, MS milliseconds late. The wait is a
+// timer, not a sleep: the worker serves other requests meanwhile.
+asio::awaitable<void> say_hello_later(http::request& req, http::response& res) {
+  const std::string_view text = req.param("ms");
+  long ms = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || ms > 10'000) {
+      ms = -1;
+      break;
+    }
+    ms = ms * 10 + (c - '0');
+  }
+  if (text.empty() || ms < 0 || ms > 10'000) {
+    res.status = 400;
+    res.set_text("delay: expected 0 to 10000 milliseconds\n");
+    co_return;
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+  co_await timer.async_wait(use_nothrow);
+  co_await say_hello(req, res);
 }
 
 }  // namespace
@@ -101,6 +129,7 @@ int main(int argc, char** argv) {
     });
   } else {
     routes.get("/", say_hello);
+    routes.get("/delay/{ms}", say_hello_later);
     for (auto m : {http::method::get, http::method::post, http::method::put, http::method::patch,
                    http::method::delete_}) {
       routes.add(m, "/echo", [](http::request& req, http::response& res) -> asio::awaitable<void> {
