@@ -8,7 +8,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <span>
@@ -399,28 +398,31 @@ bool family_matches(const address& a, rtype type) {
 
 // Hosts file and localhost, for A and AAAA of the name as typed.
 std::optional<result<answer>> local_answer(resolver_state& s, const name& typed, rtype type) {
-  if (type != rtype::a && type != rtype::aaaa && !is_localhost(typed)) return std::nullopt;
-  answer out;
-  out.qname = typed;
-  out.canonical = typed;
-  out.type = type;
-  if (type == rtype::a || type == rtype::aaaa) {
+  const bool address_type = type == rtype::a || type == rtype::aaaa;
+  if (!address_type && !is_localhost(typed)) return std::nullopt;
+  std::vector<record> records;
+  if (address_type) {
     for (const address& a : s.options.hosts.addresses(typed)) {
-      if (family_matches(a, type)) out.records.push_back(address_record(typed, a));
+      if (family_matches(a, type)) records.push_back(address_record(typed, a));
     }
   }
-  if (out.records.empty() && is_localhost(typed)) {
+  if (records.empty() && is_localhost(typed)) {
     if (type == rtype::a) {
-      out.records.push_back(address_record(typed, asio::ip::address_v4::loopback()));
+      records.push_back(address_record(typed, asio::ip::address_v4::loopback()));
     } else if (type == rtype::aaaa) {
-      out.records.push_back(address_record(typed, asio::ip::address_v6::loopback()));
+      records.push_back(address_record(typed, asio::ip::address_v6::loopback()));
     } else {
       ++s.stats.hosts_answers;
       return result<answer>(unexpected(error::nodata));
     }
   }
-  if (out.records.empty()) return std::nullopt;
+  if (records.empty()) return std::nullopt;
   ++s.stats.hosts_answers;
+  answer out;
+  out.qname = typed;
+  out.canonical = typed;
+  out.type = type;
+  out.records = std::move(records);
   return result<answer>(std::move(out));
 }
 
@@ -448,14 +450,17 @@ asio::awaitable<result<answer>> resolve_name(state_ptr s, name n, rtype type) {
     if (m.rcode != rcode::noerror && m.rcode != rcode::nxdomain)
       co_return unexpected(rcode_error(m.rcode));
     const unsigned links_before = links;
+    const auto wanted = [&](const record& r) {
+      return r.klass == rclass::in &&
+             (r.type == type || (type == rtype::any && r.type != rtype::cname)) &&
+             detail::iequal_wire(r.owner.wire(), current.wire());
+    };
     for (;;) {
-      for (record& r : m.answers) {
-        if (r.klass == rclass::in &&
-            (r.type == type || (type == rtype::any && r.type != rtype::cname)) &&
-            detail::iequal_wire(r.owner.wire(), current.wire()))
-          out.records.push_back(std::move(r));
-      }
-      if (!out.records.empty()) {
+      if (std::any_of(m.answers.begin(), m.answers.end(), wanted)) {
+        // The response is this lookup's own: its answer section becomes
+        // the answer's records, less those of other names and types.
+        out.records = std::move(m.answers);
+        std::erase_if(out.records, [&](const record& r) { return !wanted(r); });
         out.ttl = std::numeric_limits<std::uint32_t>::max();
         for (const record& r : out.records) out.ttl = std::min(out.ttl, r.ttl);
         out.canonical = std::move(q.qname);
@@ -499,37 +504,10 @@ asio::awaitable<result<answer>> ready(result<answer> r) {
   co_return r;
 }
 
-// Presentation text to a name: plain text (no escapes) converted in one
-// pass; anything else, and every error, through name::from_text.
-result<name> parse_host(std::string_view host) {
-  if (host.empty() || host.size() > max_name_length || host == "@" || host == "." ||
-      host.find('\\') != std::string_view::npos)
-    return name::from_text(host);
-  std::string wire(host.size() + 2, '\0');
-  std::size_t out = 0, label_start = 0;
-  for (std::size_t i = 0; i <= host.size(); ++i) {
-    if (i < host.size() && host[i] != '.') continue;
-    const std::size_t len = i - label_start;
-    if (len == 0) {
-      if (i == host.size() && i > 0) break;  // the trailing dot of an absolute name
-      return name::from_text(host);          // an empty label: its error
-    }
-    if (len > max_label_length) return name::from_text(host);
-    wire[out++] = static_cast<char>(len);
-    std::memcpy(wire.data() + out, host.data() + label_start, len);
-    out += len;
-    label_start = i + 1;
-  }
-  wire[out++] = '\0';
-  wire.resize(out);
-  if (wire.size() > max_name_length) return name::from_text(host);
-  return name::from_wire(std::move(wire));
-}
-
 // Not a coroutine: picks the coroutine that does the work (one name, the
 // search list, or nothing left to do).
 asio::awaitable<result<answer>> lookup_impl(const state_ptr& s, std::string_view host, rtype type) {
-  auto typed = parse_host(host);
+  auto typed = name::from_text(host);
   if (host.empty() || !typed || typed->is_root()) return ready(unexpected(error::bad_query));
   if (auto local = local_answer(*s, *typed, type)) return ready(std::move(*local));
   if (host.back() == '.') return resolve_name(s, std::move(*typed), type);  // absolute: as is

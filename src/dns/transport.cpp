@@ -345,6 +345,7 @@ class id_table {
     --size_;
   }
   bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
   // Every waiter, emptying the table.
   std::vector<udp_waiter*> take_all() {
     std::vector<udp_waiter*> out;
@@ -497,11 +498,20 @@ void link_deadline(udp_channel_state& ch, udp_waiter& w) {
 }
 
 // The channel's timer is waiting with no query left: stop it, so that an
-// io_context with nothing else to do runs out of work. Not at once: a query
-// resumed by the answer of the last one usually sends the next at once,
-// and the timer may then keep waiting for the old, earlier deadline (it
-// re-arms for the head when it fires) instead of being stopped and re-armed
-// (a timerfd_settime(2) per query at one query in flight).
+// io_context with nothing else to do runs out of work.
+void stop_timer_if_idle(udp_channel_state& ch) {
+  if (ch.head || ch.armed_for == clock::time_point::max() || !ch.timer) return;
+  ch.armed_for = clock::time_point::max();
+  ++ch.generation;
+  ch.timer->cancel();
+}
+
+// The same, not at once: a query resumed by the answer of the last one
+// usually sends the next at once, and the timer may then keep waiting for
+// the old, earlier deadline (it re-arms for the head when it fires)
+// instead of being stopped and re-armed (a timerfd_settime(2) per query at
+// one query in flight). The socket's reader checks after the query it
+// resumed has run (finish); the other ways out check through the executor.
 void stop_timer_when_idle(udp_channel_state& ch) {
   if (ch.idle_check_posted || ch.armed_for == clock::time_point::max() || !ch.timer) return;
   ch.idle_check_posted = true;
@@ -509,37 +519,45 @@ void stop_timer_when_idle(udp_channel_state& ch) {
     auto st = weak.lock();
     if (!st) return;
     st->idle_check_posted = false;
-    if (st->head || st->armed_for == clock::time_point::max() || !st->timer) return;
-    st->armed_for = clock::time_point::max();
-    ++st->generation;
-    st->timer->cancel();
+    stop_timer_if_idle(*st);
   });
 }
 
 // Takes `w` out of its socket's table and its channel's list. Stops the
-// channel's timer (soon) when no query is left waiting.
-void unlink(udp_waiter& w) {
+// channel's timer (soon) when no query is left waiting, unless the caller
+// checks that itself (`check_idle` false).
+void unlink(udp_waiter& w, bool check_idle = true) {
   if (!w.linked) return;
   w.linked = false;
   udp_channel_state& ch = *w.channel;
   (w.prev ? w.prev->next : ch.head) = w.next;
   (w.next ? w.next->prev : ch.tail) = w.prev;
   w.prev = w.next = nullptr;
-  if (!ch.head && !ch.context_gone) stop_timer_when_idle(ch);
+  if (check_idle && !ch.head && !ch.context_gone) stop_timer_when_idle(ch);
   shared_udp& s = *w.socket;
   s.waiting.erase(w.query->id);
   if (w.cancel_slot.is_connected()) w.cancel_slot.clear();
 }
 
-// The waiter's query is over: unlinks it and resumes its coroutine, at
-// once (`inline_resume`, from the socket's reader) or through the executor.
-void finish(udp_waiter& w, outcome o, bool inline_resume) {
+// The waiter's query is over: unlinks it and resumes its coroutine
+// through the executor.
+void finish(udp_waiter& w, outcome o) {
   unlink(w);
   w.state = o;
-  if (inline_resume)
-    w.wake.complete();  // may destroy w
-  else
-    w.wake.post();
+  w.wake.post();
+}
+
+// The same from the socket's reader, resuming the coroutine at once: it
+// runs on until it waits again, usually having sent its next query, and
+// only then is it known whether the channel has any query left.
+void finish_inline(udp_waiter& w, outcome o) {
+  // Held across the resumption, which may end the last query that kept
+  // the channel's state alive.
+  const std::shared_ptr<udp_channel_state> ch = w.channel->self.lock();
+  unlink(w, false);
+  w.state = o;
+  w.wake.complete();  // may destroy w
+  if (ch && !ch->context_gone) stop_timer_if_idle(*ch);
 }
 
 void stop_reader_if_idle(shared_udp& s) {
@@ -553,7 +571,7 @@ void timer_fired(udp_channel_state& ch, std::uint64_t generation) {
   while (ch.head && ch.head->deadline <= now) {
     udp_waiter& w = *ch.head;
     std::shared_ptr<shared_udp> s = w.socket;
-    finish(w, outcome::timed_out, false);
+    finish(w, outcome::timed_out);
     stop_reader_if_idle(*s);
   }
   if (ch.head && ch.head->deadline < ch.armed_for) arm_timer(ch, ch.head->deadline);
@@ -575,16 +593,20 @@ void fail_all(shared_udp& s, std::error_code ec) {
   for (udp_waiter* w : s.waiting.take_all()) {
     w->error = ec;
     // Already out of the table: unlink() erasing its ID again is harmless.
-    finish(*w, outcome::failed, false);
+    finish(*w, outcome::failed);
   }
 }
 
 // Reads what is queued and hands each datagram to its query, resuming it
-// on the spot. Stops early when no query is left (leftovers are read, and
-// ignored, by the next wake: each new datagram signals readiness again).
+// on the spot. Reads at most one datagram per query that was waiting when
+// the socket became readable: a query sent since (a resumed query sends
+// its next one from here) cannot have its answer yet, and looking for it
+// would cost a receive that finds nothing. Whatever is left (an answer
+// that came meanwhile, a stray datagram) is found by the next wait, which
+// reports a socket that is still readable at once.
 void drain(shared_udp& s) {
   const auto buf = receive_buffer();
-  while (!s.waiting.empty()) {
+  for (std::size_t budget = s.waiting.size(); budget > 0 && !s.waiting.empty(); --budget) {
     const received d = receive_now(s.sock.native_handle(), buf);
     if (d.status == received::empty) return;
     if (d.status == received::failed) return fail_all(s, d.error);
@@ -600,9 +622,9 @@ void drain(shared_udp& s) {
     }
     w->wire_size = d.size;
     w->answered_at = clock::now();
-    // Resumed here: the query's coroutine runs on until it waits again.
-    // The datagram is decoded, so the shared buffer is free for it.
-    finish(*w, outcome::answered, true);
+    // The datagram is decoded, so the shared buffer is free for the
+    // resumed query.
+    finish_inline(*w, outcome::answered);
   }
 }
 
@@ -646,7 +668,7 @@ struct waiter_canceller {
     if (type == asio::cancellation_type::none || w->state != outcome::waiting) return;
     std::shared_ptr<shared_udp> s = w->socket;
     w->cancel_slot = {};  // being invoked from it: do not clear it from inside
-    finish(*w, outcome::cancelled, false);
+    finish(*w, outcome::cancelled);
     stop_reader_if_idle(*s);
   }
 };

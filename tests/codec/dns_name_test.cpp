@@ -109,5 +109,41 @@ TEST(DnsName, FromWireValidates) {
   EXPECT_FALSE(name::from_wire(std::string_view("\xC0\x0C", 2)));
 }
 
+// Names up to inline_capacity octets live in the object, longer ones on the
+// heap; copies, moves and assignments between the two must keep the octets.
+TEST(DnsName, ShortAndLongNamesCopyMoveAndAssign) {
+  const name short_name = N("www.example.com.");
+  const std::string long_text = std::string(40, 'x') + "." + std::string(40, 'y') + ".example.";
+  const name long_name = N(long_text);
+  ASSERT_LE(short_name.wire().size(), name::inline_capacity);
+  ASSERT_GT(long_name.wire().size(), name::inline_capacity);
+  // The boundary itself: inline_capacity octets exactly, then one more.
+  const name at_capacity = N(std::string(name::inline_capacity - 2, 'c') + ".");
+  const name over_capacity = N(std::string(name::inline_capacity - 1, 'd') + ".");
+  EXPECT_EQ(at_capacity.wire().size(), name::inline_capacity);
+  EXPECT_EQ(over_capacity.wire().size(), name::inline_capacity + 1);
+  EXPECT_EQ(over_capacity.to_string(), std::string(name::inline_capacity - 1, 'd') + ".");
+
+  for (const name* original : {&short_name, &long_name, &at_capacity, &over_capacity}) {
+    name copy = *original;
+    EXPECT_EQ(copy.wire(), original->wire());
+    name moved = std::move(copy);
+    EXPECT_EQ(moved.wire(), original->wire());
+    EXPECT_TRUE(copy.is_root()) << "a moved-from name is the root";  // NOLINT(bugprone-use-after-move)
+    // Assignment across the two storages, both ways.
+    name target = *original == short_name ? long_name : short_name;
+    target = *original;
+    EXPECT_EQ(target.wire(), original->wire());
+    target = std::move(moved);
+    EXPECT_EQ(target.wire(), original->wire());
+    const name& same = target;
+    target = same;  // self-assignment keeps the name
+    EXPECT_EQ(target.wire(), original->wire());
+  }
+  EXPECT_EQ(long_name.to_string(), long_text);
+  EXPECT_EQ(long_name.parent().to_string(), std::string(40, 'y') + ".example.");
+  EXPECT_EQ(N("www").concat(long_name).value().to_string(), "www." + long_text);
+}
+
 }  // namespace
 }  // namespace trellis::dns

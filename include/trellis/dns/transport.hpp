@@ -38,7 +38,10 @@
 // receive buffer (the largest datagram) is one per thread, since a datagram
 // is decoded before the coroutine waits again. With a shared socket (a
 // udp_channel with queries_per_socket > 1): send and receive, the rest
-// amortised; the query is one coroutine frame, encoded straight into a
+// amortised, plus the readiness wait that Asio re-arms per wait (epoll_ctl)
+// when nothing else is waiting; the reader receives at most one datagram
+// per query that was waiting when it woke, so a query answered alone costs
+// no receive that finds nothing. The query is one coroutine frame, encoded straight into a
 // per-thread buffer when it is a plain question, waits in its frame (no
 // timer of its own: one per channel), and is resumed by the socket's
 // reader as soon as its answer is decoded, without another trip through

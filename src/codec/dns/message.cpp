@@ -1,6 +1,7 @@
 #include "trellis/codec/dns/message.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace trellis::dns {
@@ -80,8 +81,8 @@ class reader {
   // A possibly compressed name starting at pos(); pos() moves past the
   // name's bytes in place (a pointer counts two octets).
   std::error_code read_name(name& out) {
-    std::string wire;
-    wire.reserve(64);
+    std::array<char, max_name_length> wire;  // assembled here, uncompressed
+    std::size_t size = 0;
     std::size_t at = pos_;
     std::size_t resume = 0;    // where pos_ goes after the first pointer
     std::size_t floor = pos_;  // a pointer must point strictly before this
@@ -90,7 +91,7 @@ class reader {
       if (at >= msg_.size()) return error::truncated_message;
       const std::uint8_t len = msg_[at];
       if (len == 0) {
-        wire.push_back('\0');
+        wire[size++] = '\0';
         if (!resume) resume = at + 1;
         break;
       }
@@ -106,12 +107,13 @@ class reader {
       }
       if (len & 0xC0) return error::bad_label_type;
       if (at + 1 + len > msg_.size()) return error::truncated_message;
-      if (wire.size() + 1 + len + 1 > max_name_length) return error::name_too_long;
-      wire.append(reinterpret_cast<const char*>(msg_.data() + at), 1 + len);
+      if (size + 1 + len + 1 > max_name_length) return error::name_too_long;
+      std::memcpy(wire.data() + size, msg_.data() + at, 1 + len);
+      size += 1 + len;
       at += 1 + len;
     }
     pos_ = resume;
-    auto n = name::from_wire(std::move(wire));
+    auto n = name::from_wire(std::string_view(wire.data(), size));
     if (!n) return n.error();
     out = std::move(*n);
     return {};
@@ -487,7 +489,9 @@ result<message> decode(std::span<const std::uint8_t> wire) {
 
   auto read_section = [&](std::uint16_t count, std::vector<record>& into,
                           bool additional) -> std::error_code {
-    into.reserve(count);
+    // The additional section of a response usually holds the OPT record
+    // alone, which is not kept there: no room is reserved for it.
+    if (!additional) into.reserve(count);
     for (std::uint16_t i = 0; i < count; ++i) {
       record rec;
       if (auto ec = r.read_name(rec.owner)) return ec;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 namespace trellis::dns {
 namespace {
@@ -53,21 +54,67 @@ bool needs_backslash(unsigned char c) noexcept {
 
 }  // namespace
 
+name::name(name&& other) noexcept : size_(0) {
+  take(other);
+}
+
+name& name::operator=(const name& other) {
+  if (this != &other) assign(other.wire());
+  return *this;
+}
+
+name& name::operator=(name&& other) noexcept {
+  if (this != &other) {
+    release();
+    take(other);
+  }
+  return *this;
+}
+
+void name::take(name& other) noexcept {
+  // The whole buffer, whichever member is in use: a copy of fixed size
+  // is cheaper than one of size_ octets.
+  std::memcpy(inline_, other.inline_, sizeof inline_);
+  size_ = other.size_;
+  other.size_ = 1;  // the moved-from name is the root
+  other.inline_[0] = '\0';
+}
+
+void name::assign(std::string_view wire) {
+  release();
+  if (wire.size() <= inline_capacity) {
+    std::memcpy(inline_, wire.data(), wire.size());
+  } else {
+    heap_ = new char[wire.size()];
+    std::memcpy(heap_, wire.data(), wire.size());
+  }
+  size_ = static_cast<std::uint8_t>(wire.size());
+}
+
+void name::release() noexcept {
+  if (on_heap()) delete[] heap_;
+  size_ = 0;
+}
+
 result<name> name::from_text(std::string_view text, const name& origin) {
   if (text.empty()) return unexpected(error::bad_name_text);
   if (text == "@") return origin;
   if (text == ".") return name{};
 
-  std::string wire;
-  wire.reserve(text.size() + 2);
-  std::string label;
+  // Built in place: each label's octets follow a length octet written when
+  // the label closes. Room for a name that is too long by one label, so
+  // that the limits below are checked in the order they are met.
+  std::array<char, max_name_length + 1 + max_label_length + 1> wire;
+  std::size_t size = 0;        // octets of closed labels
+  std::size_t label_size = 0;  // octets of the label being read
   bool absolute = false;
+  auto label_octet = [&](char c) { wire[size + 1 + label_size++] = c; };
   auto close_label = [&]() -> std::error_code {
-    if (label.empty()) return error::bad_name_text;
-    if (label.size() > max_label_length) return error::label_too_long;
-    wire.push_back(static_cast<char>(label.size()));
-    wire += label;
-    label.clear();
+    if (label_size == 0) return error::bad_name_text;
+    if (label_size > max_label_length) return error::label_too_long;
+    wire[size] = static_cast<char>(label_size);
+    size += 1 + label_size;
+    label_size = 0;
     return {};
   };
 
@@ -80,35 +127,34 @@ result<name> name::from_text(std::string_view text, const name& origin) {
         if (i + 3 >= text.size() || !d(i + 2) || !d(i + 3)) return unexpected(error::bad_name_text);
         const int v = (text[i + 1] - '0') * 100 + (text[i + 2] - '0') * 10 + (text[i + 3] - '0');
         if (v > 255) return unexpected(error::bad_name_text);
-        label.push_back(static_cast<char>(v));
+        label_octet(static_cast<char>(v));
         i += 3;
       } else {
-        label.push_back(text[i + 1]);
+        label_octet(text[i + 1]);
         i += 1;
       }
     } else if (c == '.') {
       if (auto ec = close_label()) return unexpected(ec);
       if (i + 1 == text.size()) absolute = true;
     } else {
-      label.push_back(c);
+      label_octet(c);
     }
-    if (wire.size() + label.size() + 2 > max_name_length + 1 + max_label_length)
+    if (size + label_size + 2 > max_name_length + 1 + max_label_length)
       return unexpected(error::name_too_long);  // early stop on absurd input
   }
   if (!absolute) {
     if (auto ec = close_label()) return unexpected(ec);
-    wire.append(origin.wire_.data(), origin.wire_.size() - 1);  // origin's labels, not its root
+    const std::string_view labels = origin.wire().substr(0, origin.size_ - 1);  // not its root
+    if (size + labels.size() + 1 > max_name_length) return unexpected(error::name_too_long);
+    std::memcpy(wire.data() + size, labels.data(), labels.size());
+    size += labels.size();
   }
-  wire.push_back('\0');
-  if (wire.size() > max_name_length) return unexpected(error::name_too_long);
-  return name(std::move(wire));
+  wire[size++] = '\0';
+  if (size > max_name_length) return unexpected(error::name_too_long);
+  return name(std::string_view(wire.data(), size));
 }
 
 result<name> name::from_wire(std::string_view wire) {
-  return from_wire(std::string(wire));
-}
-
-result<name> name::from_wire(std::string&& wire) {
   std::size_t i = 0;
   while (true) {
     if (i >= wire.size()) return unexpected(error::truncated_message);
@@ -119,18 +165,19 @@ result<name> name::from_wire(std::string&& wire) {
   }
   if (i + 1 != wire.size()) return unexpected(error::trailing_data);
   if (wire.size() > max_name_length) return unexpected(error::name_too_long);
-  return name(std::move(wire));
+  return name(wire);
 }
 
 std::string name::to_string() const {
   if (is_root()) return ".";
+  const std::string_view w = wire();
   std::string out;
-  out.reserve(wire_.size() + 8);
+  out.reserve(w.size() + 8);
   std::size_t i = 0;
-  while (wire_[i] != 0) {
-    const auto len = static_cast<unsigned char>(wire_[i]);
+  while (w[i] != 0) {
+    const auto len = static_cast<unsigned char>(w[i]);
     for (std::size_t k = i + 1; k <= i + len; ++k) {
-      const auto c = static_cast<unsigned char>(wire_[k]);
+      const auto c = static_cast<unsigned char>(w[k]);
       if (c < 0x21 || c >= 0x7F) {
         out.push_back('\\');
         out.push_back(static_cast<char>('0' + c / 100));
@@ -148,61 +195,61 @@ std::string name::to_string() const {
 }
 
 std::size_t name::label_count() const noexcept {
-  return offsets_of(wire_).count;
+  return offsets_of(wire()).count;
 }
 
 std::string_view name::label(std::size_t i) const noexcept {
-  const auto offs = offsets_of(wire_);
-  const std::size_t at = offs.at[i];
-  return std::string_view(wire_).substr(at + 1, static_cast<unsigned char>(wire_[at]));
+  const std::string_view w = wire();
+  const std::size_t at = offsets_of(w).at[i];
+  return w.substr(at + 1, static_cast<unsigned char>(w[at]));
 }
 
 name name::parent() const {
-  const auto len = static_cast<unsigned char>(wire_[0]);
-  return name(wire_.substr(1 + len));
+  const std::string_view w = wire();
+  return name(w.substr(1 + static_cast<unsigned char>(w[0])));
 }
 
 result<name> name::prepend(std::string_view lbl) const {
   if (lbl.empty()) return unexpected(error::bad_name_text);
   if (lbl.size() > max_label_length) return unexpected(error::label_too_long);
-  if (wire_.size() + 1 + lbl.size() > max_name_length) return unexpected(error::name_too_long);
-  std::string w;
-  w.reserve(wire_.size() + 1 + lbl.size());
-  w.push_back(static_cast<char>(lbl.size()));
-  w += lbl;
-  w += wire_;
-  return name(std::move(w));
+  if (size_ + 1 + lbl.size() > max_name_length) return unexpected(error::name_too_long);
+  std::array<char, max_name_length> w;
+  w[0] = static_cast<char>(lbl.size());
+  std::memcpy(w.data() + 1, lbl.data(), lbl.size());
+  std::memcpy(w.data() + 1 + lbl.size(), data(), size_);
+  return name(std::string_view(w.data(), 1 + lbl.size() + size_));
 }
 
 result<name> name::concat(const name& suffix) const {
-  if (wire_.size() - 1 + suffix.wire_.size() > max_name_length)
-    return unexpected(error::name_too_long);
-  std::string w = wire_.substr(0, wire_.size() - 1);
-  w += suffix.wire_;
-  return name(std::move(w));
+  if (size_ - 1u + suffix.size_ > max_name_length) return unexpected(error::name_too_long);
+  std::array<char, max_name_length> w;
+  std::memcpy(w.data(), data(), size_ - 1u);
+  std::memcpy(w.data() + size_ - 1, suffix.data(), suffix.size_);
+  return name(std::string_view(w.data(), size_ - 1u + suffix.size_));
 }
 
 bool name::is_subdomain_of(const name& zone) const noexcept {
-  if (zone.wire_.size() > wire_.size()) return false;
-  const std::size_t start = wire_.size() - zone.wire_.size();
+  const std::string_view w = wire();
+  if (zone.size_ > size_) return false;
+  const std::size_t start = size_ - zone.size_;
   // `start` must fall on a label boundary of *this.
   std::size_t i = 0;
-  while (i < start) i += 1 + static_cast<unsigned char>(wire_[i]);
+  while (i < start) i += 1 + static_cast<unsigned char>(w[i]);
   if (i != start) return false;
-  return iequal(std::string_view(wire_).substr(start), zone.wire_);
+  return iequal(w.substr(start), zone.wire());
 }
 
 bool operator==(const name& a, const name& b) noexcept {
-  return iequal(a.wire_, b.wire_);
+  return iequal(a.wire(), b.wire());
 }
 
 bool operator<(const name& a, const name& b) noexcept {
-  const auto oa = offsets_of(a.wire_);
-  const auto ob = offsets_of(b.wire_);
+  const std::string_view wa = a.wire(), wb = b.wire();
+  const auto oa = offsets_of(wa);
+  const auto ob = offsets_of(wb);
   std::size_t ia = oa.count, ib = ob.count;
   while (ia > 0 && ib > 0) {
     --ia, --ib;
-    const std::string_view wa = a.wire_, wb = b.wire_;
     const auto la = wa.substr(oa.at[ia] + 1, static_cast<unsigned char>(wa[oa.at[ia]]));
     const auto lb = wb.substr(ob.at[ib] + 1, static_cast<unsigned char>(wb[ob.at[ib]]));
     const std::size_t n = std::min(la.size(), lb.size());
@@ -218,7 +265,7 @@ bool operator<(const name& a, const name& b) noexcept {
 
 std::size_t name::hash() const noexcept {
   std::uint64_t h = 1469598103934665603ull;
-  for (const char c : wire_) {
+  for (const char c : wire()) {
     h ^= lower(static_cast<unsigned char>(c));
     h *= 1099511628211ull;
   }

@@ -8,6 +8,12 @@
 // text (zone files, the resolver's search list), resolved by from_text's
 // `origin`.
 //
+// Those octets are kept inside the object when they fit (up to
+// inline_capacity, which covers the names most lookups carry) and on the
+// heap otherwise, so that decoding, copying and comparing the usual names
+// allocates nothing — the same trade std::string makes at 15 characters,
+// made at a size that fits host names.
+//
 // Comparison and hashing are ASCII case-insensitive (RFC 4343): "WWW.Example"
 // equals "www.example". The original case is kept, because a resolver must
 // match the question's case in an answer but a display shows what came. Label
@@ -34,8 +40,16 @@ inline constexpr std::size_t max_name_length = 255;  // wire octets, root label 
 
 class name {
  public:
+  // Wire octets kept inside the object; longer names go to the heap.
+  static constexpr std::size_t inline_capacity = 48;
+
   // The root name ".".
-  name() : wire_(1, '\0') {}
+  name() noexcept : size_(1) { inline_[0] = '\0'; }
+  name(const name& other) : size_(0) { assign(other.wire()); }
+  name(name&& other) noexcept;
+  name& operator=(const name& other);
+  name& operator=(name&& other) noexcept;
+  ~name() { release(); }
 
   // Presentation text to a name. "example.com." is absolute. A name without
   // the trailing dot is relative to `origin` (the root by default, so
@@ -47,16 +61,14 @@ class name {
   // REQUIRES: `wire` is a valid uncompressed wire-form name (as produced by
   // wire()); used by the decoder and by tests. Returns an error otherwise.
   static result<name> from_wire(std::string_view wire);
-  // The same, taking ownership of the bytes instead of copying them.
-  static result<name> from_wire(std::string&& wire);
 
   // Presentation text, always absolute ("www.example.com.", "." for root).
   std::string to_string() const;
 
   // The uncompressed wire form, root label included.
-  std::string_view wire() const noexcept { return wire_; }
+  std::string_view wire() const noexcept { return {data(), size_}; }
 
-  bool is_root() const noexcept { return wire_.size() == 1; }
+  bool is_root() const noexcept { return size_ == 1; }
   // Number of labels, not counting the root ("www.example.com." has 3).
   std::size_t label_count() const noexcept;
   // The i-th label from the left, without its length octet.
@@ -86,8 +98,22 @@ class name {
   std::size_t hash() const noexcept;
 
  private:
-  explicit name(std::string wire) : wire_(std::move(wire)) {}
-  std::string wire_;
+  // REQUIRES: `wire` is a valid wire-form name.
+  explicit name(std::string_view wire) : size_(0) { assign(wire); }
+  const char* data() const noexcept { return on_heap() ? heap_ : inline_; }
+  bool on_heap() const noexcept { return size_ > inline_capacity; }
+  // Replaces the octets with `wire` (which may not point into *this).
+  void assign(std::string_view wire);
+  // Takes other's octets, leaving it the root. REQUIRES: *this holds none.
+  void take(name& other) noexcept;
+  // Frees a heap block; *this then holds nothing (size 0) until refilled.
+  void release() noexcept;
+
+  union {
+    char inline_[inline_capacity];
+    char* heap_;
+  };
+  std::uint8_t size_;  // octets of the wire form (1..255), root label included
 };
 
 struct name_hash {
