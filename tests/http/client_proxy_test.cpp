@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "support/certs.hpp"
 #include "support/http_server.hpp"
 #include "support/loop.hpp"
+#include "support/loopback_listener.hpp"
 #include "trellis/codec/ascii.hpp"
 #include "trellis/http/client.hpp"
 #include "trellis/net/tls.hpp"
@@ -90,17 +92,8 @@ class forward_proxy {
   };
 
   explicit forward_proxy(options o) : opt_(o) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = test::listen_on_loopback(port_);
+    if (fd_ < 0) throw std::runtime_error("cannot listen on 127.0.0.1");
     thread_ = std::thread([this] { serve(); });
   }
   forward_proxy() : forward_proxy(options{}) {}

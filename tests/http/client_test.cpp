@@ -20,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "support/certs.hpp"
 #include "support/http_server.hpp"
 #include "support/loop.hpp"
+#include "support/loopback_listener.hpp"
 #include "trellis/codec/http/content_coding.hpp"
 #include "trellis/codec/http/error.hpp"
 #include "trellis/core/awaitable.hpp"
@@ -81,17 +83,8 @@ class raw_server {
  public:
   // `script(fd, index)` runs for the index-th accepted connection.
   explicit raw_server(std::function<void(int, int)> script) : script_(std::move(script)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = test::listen_on_loopback(port_);
+    if (fd_ < 0) throw std::runtime_error("cannot listen on 127.0.0.1");
     thread_ = std::thread([this] { serve(); });
   }
   ~raw_server() {
