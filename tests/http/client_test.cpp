@@ -369,6 +369,23 @@ TEST(http_client, a_body_that_stalls_fails_at_request_timeout) {
   });
 }
 
+TEST(http_client, a_server_that_never_answers_the_tls_hello_fails_at_tls_timeout) {
+  raw_server s([](int fd, int) {
+    raw_server::read_head(fd);  // takes the ClientHello (no CRLFCRLF: waits its 2 s)
+    std::this_thread::sleep_for(1500ms);
+  });
+  run_bounded([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto r = local_resolver(ex);
+    client c(ex, r, {.tls_timeout = 200ms});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto res = co_await c.get("https://127.0.0.1:" + std::to_string(s.port()) + "/");
+    CO_ASSERT_FALSE(res);
+    EXPECT_EQ(res.error(), client_error::tls_timeout);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1400ms);
+  });
+}
+
 TEST(http_client, a_connect_that_hangs_fails_at_connect_timeout) {
   run_bounded([&]() -> asio::awaitable<void> {
     auto hole = co_await test::blackhole::make();
