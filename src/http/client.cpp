@@ -361,13 +361,14 @@ struct call_context {
       auto c = std::move(p.idle.back());
       p.idle.pop_back();
       lease l(st, key);
-      if (steady::now() - c->idle_since < s.opt.idle_timeout && c->alive()) {
+      const bool fresh = steady::now() - c->idle_since < s.opt.idle_timeout;
+      if (fresh && c->alive()) {
         l.conn = std::move(c);
         l.reused = true;
         co_return std::move(l);
       }
       // Closed by the server (or too old): its slot is ours to reopen.
-      ++s.counters.stale_closed;
+      if (fresh) ++s.counters.stale_closed;
       c->close();
       co_return std::move(l);
     }
@@ -655,7 +656,8 @@ struct call_context {
     const bool passing = s.opt.redirects.follow && is_followed_redirect(res.status);
     if (!passing && opts.on_head) opts.on_head(res);
     std::optional<content_decoder> decoder;
-    if (s.opt.decode_content && res.status != 204 && res.status != 304 && m != method::head) {
+    if (s.opt.decode_content && !passing && res.status != 204 && res.status != 304 &&
+        m != method::head) {
       if (auto ce = res.headers.get("Content-Encoding")) {
         auto coding = parse_content_encoding(*ce);
         if (!coding) co_return unexpected(coding.error());
