@@ -283,6 +283,9 @@ struct hop {
   url target;
   fields headers;
   bool has_body = false;
+  // Sent as is instead of the URL's path and query (client_request::target);
+  // empty on a redirect.
+  std::string request_target;
 };
 
 // Where the connection for a target comes from.
@@ -548,21 +551,29 @@ struct call_context {
   }
 
   steady::time_point first_byte_from;
-  std::string head_out;  // the request head being sent (reused per hop)
+  std::string head_out;             // the request head being sent (reused per hop)
+  std::string origin_form_scratch;  // the URL's path and query, for build_head
 
   // Builds the request head for `h` on route `r`.
   void build_head(const hop& h, const route& r, bool chunked, std::uint64_t length) {
     std::string& out = head_out;
     out.clear();
+    const std::string_view path =
+        h.request_target.empty() ? std::string_view(origin_form_scratch = h.target.origin_form())
+                                 : std::string_view(h.request_target);
     if (r.proxy && !r.tunnel) {
       // Absolute form to a proxy (RFC 9112 §3.2.2); never the userinfo or
       // the fragment.
-      std::string absolute = h.target.scheme + "://" + h.target.authority() + h.target.origin_form();
+      std::string absolute = h.target.scheme + "://" + h.target.authority();
+      absolute += path;
       write_request_line(out, h.method, absolute);
     } else {
-      write_request_line(out, h.method, h.target.origin_form());
+      write_request_line(out, h.method, path);
     }
-    write_field(out, "Host", h.target.authority());
+    // A Host of the caller's replaces the URL's authority (a proxy passing
+    // on its client's Host, as curl -H 'Host: ...').
+    const auto host = h.headers.get("Host");
+    write_field(out, "Host", host ? *host : std::string_view(h.target.authority()));
     for (const auto& f : h.headers)
       if (!client_owned(f.name)) write_field(out, f.name, f.value);
     if (!st->opt.user_agent.empty() && !h.headers.contains("User-Agent"))
@@ -579,16 +590,48 @@ struct call_context {
     write_end_of_head(out);
   }
 
-  // Sends the request on `c` and reads the response. `any` says whether a
-  // byte of the response arrived (a failure before one may be retried).
-  asio::awaitable<result<client_response>> exchange(client_connection& c, const hop& h,
-                                                     const route& r, bool& any, bool& reusable) {
+  // --- the exchange in progress ---------------------------------------------------
+  //
+  // An exchange is split in two so that open() can hand the body to its
+  // caller: exchange_head() sends the request and reads the response head,
+  // then next_piece() hands out the body piece by piece. The connection
+  // stays leased in `current` meanwhile; finish_hop() gives it back.
+
+  // Closes the watched socket when the phase deadline passes: the pending
+  // read or write then fails and the phase reports clock.current.
+  tcp::socket* exchange_socket = nullptr;
+  std::optional<net::deadline> exchange_deadline;
+  std::optional<lease> current;  // declared after the deadline: destroyed before it
+
+  // Reading the body of the current response.
+  std::optional<content_decoder> decoder;
+  std::string decoded;       // one decoded piece
+  std::size_t pending = 0;   // bytes of conn->in the last piece points into
+  framing body_framing = framing::none;
+  bool keep_alive = false;
+  bool request_close = false;  // the request said "Connection: close"
+  bool passing = false;        // a redirect about to be followed: body dropped
+  bool following = false;      // send() follows redirects (open() does not)
+
+  net::deadline& deadline() {
+    if (!exchange_deadline) {
+      exchange_deadline.emplace(st->ex, [this] {
+        if (exchange_socket == nullptr) return;
+        std::error_code e;
+        exchange_socket->close(e);
+      });
+    }
+    return *exchange_deadline;
+  }
+
+  // Sends the request on `c` and reads the response head; the body is
+  // read with next_piece(). `any` says whether a byte of the response
+  // arrived (a failure before one may be retried).
+  asio::awaitable<result<client_response>> exchange_head(client_connection& c, const hop& h,
+                                                          const route& r, bool& any) {
     client_state& s = *st;
-    tcp::socket* watched = &c.socket();
-    net::deadline dl(s.ex, [&watched] {
-      std::error_code e;
-      watched->close(e);
-    });
+    exchange_socket = &c.socket();
+    net::deadline& dl = deadline();
 
     // The body: buffered, or streamed from the caller.
     const bool streamed = h.has_body && static_cast<bool>(req.body_source);
@@ -641,21 +684,18 @@ struct call_context {
       if (auto added = res.headers.add(f.name, f.value); !added) co_return unexpected(added.error());
     if (observer()) observer()->on_response_head(c.in.view().substr(0, c.parser.head_size()));
     c.in.consume(c.parser.head_size());
-    const framing fr = head.framing;
-    const bool keep_alive = head.keep_alive;
+    body_framing = head.framing;
+    keep_alive = head.keep_alive;
+    request_close = h.headers.has_token("Connection", "close");
+    pending = 0;
+    decoder.reset();
 
-    if (fr == framing::tunnel) {  // 101 Switching Protocols: not ours to speak
-      reusable = false;
-      co_return std::move(res);
-    }
-
-    // The body, decoded when asked, within the total deadline. A redirect
-    // about to be followed has its body read (to keep the connection) and
-    // dropped.
+    // The body is read within the total deadline. A redirect about to be
+    // followed has its body read (to keep the connection) and dropped.
     clock.arm(dl, s.opt.request_timeout, client_error::request_timeout);
-    const bool passing = s.opt.redirects.follow && is_followed_redirect(res.status);
+    passing = following && is_followed_redirect(res.status);
+    if (body_framing == framing::tunnel) co_return std::move(res);  // 101: not ours to speak
     if (!passing && opts.on_head) opts.on_head(res);
-    std::optional<content_decoder> decoder;
     if (s.opt.decode_content && !passing && res.status != 204 && res.status != 304 &&
         m != method::head) {
       if (auto ce = res.headers.get("Content-Encoding")) {
@@ -668,40 +708,37 @@ struct call_context {
         }
       }
     }
-    // A body of known length read into memory gets its whole size at once:
-    // one allocation, no copy on growth.
-    if (!decoder && !opts.sink && !passing && fr == framing::content_length)
-      res.body.reserve(head.content_length);
-    std::string decoded;  // one decoded piece, for a sink
-    auto deliver = [&](std::string_view data) -> asio::awaitable<std::error_code> {
-      if (passing) co_return std::error_code{};
-      std::string_view piece = data;
-      if (decoder) {
-        std::string& target = opts.sink ? decoded : res.body;
-        if (opts.sink) decoded.clear();
-        auto n = decoder->decode(data, target);
-        if (!n) {
-          if (n.error() == content_coding_error::too_large)
-            co_return make_error_code(client_error::response_too_large);
-          co_return n.error();
-        }
-        if (!opts.sink) co_return std::error_code{};
-        piece = decoded;
-      }
-      if (piece.empty()) co_return std::error_code{};
-      if (opts.sink) co_return co_await opts.sink(piece);
-      res.body.append(piece);
-      co_return std::error_code{};
-    };
+    co_return std::move(res);
+  }
 
+  // The next piece of the current response's body (decoded if a decoder
+  // is set), or an empty view at its end. The view is valid until the
+  // next call.
+  asio::awaitable<result<std::string_view>> next_piece(client_connection& c) {
+    net::deadline& dl = deadline();
+    c.in.consume(pending);
+    pending = 0;
+    if (body_framing == framing::tunnel) co_return std::string_view{};
     while (!c.parser.body_done()) {
       if (!c.in.empty()) {
         std::string_view data;
         auto used = c.parser.parse_body(c.in.view(), data);
         if (!used) co_return unexpected(map_parse_error(used.error()));
         if (!data.empty()) {
-          if (auto ec = co_await deliver(data)) co_return unexpected(ec);
-          if (dl.expired()) co_return unexpected(make_error_code(clock.current));
+          if (!decoder) {
+            pending = *used;  // consumed on the next call, once the caller is done
+            co_return data;
+          }
+          decoded.clear();
+          auto n = decoder->decode(data, decoded);
+          c.in.consume(*used);
+          if (!n) {
+            if (n.error() == content_coding_error::too_large)
+              co_return unexpected(make_error_code(client_error::response_too_large));
+            co_return unexpected(n.error());
+          }
+          if (!decoded.empty()) co_return std::string_view(decoded);
+          continue;
         }
         c.in.consume(*used);
         if (*used > 0) continue;
@@ -712,6 +749,8 @@ struct call_context {
       // keeps it small.
       auto space = c.in.prepare(read_chunk);
       if (!space) co_return unexpected(make_error_code(client_error::response_too_large));
+      if (st->opt.read_timeout.count() > 0)
+        clock.arm(dl, st->opt.read_timeout, client_error::read_timeout);
       auto [ec, n] = co_await c.read_some(asio::buffer(space->data(), space->size()));
       if (dl.expired()) co_return unexpected(make_error_code(clock.current));
       c.in.commit(n);
@@ -727,11 +766,29 @@ struct call_context {
       }
     }
     if (decoder) {
-      if (auto fin = decoder->finish(); !fin) co_return unexpected(fin.error());
+      auto fin = decoder->finish();
+      decoder.reset();
+      if (!fin) co_return unexpected(fin.error());
     }
-    reusable = keep_alive && fr != framing::until_close && c.parser.body_done() && c.in.empty() &&
-               !h.headers.has_token("Connection", "close");
-    co_return std::move(res);
+    co_return std::string_view{};
+  }
+
+  // Whether the connection may carry another request once the body was
+  // read to its end.
+  bool reusable(const client_connection& c) const {
+    return keep_alive && body_framing != framing::until_close &&
+           body_framing != framing::tunnel && c.parser.body_done() && c.in.empty() && pending == 0 &&
+           !request_close;
+  }
+
+  // Gives the current connection back to the pool (or closes it).
+  void finish_hop(bool reuse) {
+    if (exchange_deadline) exchange_deadline->expires_never();
+    exchange_socket = nullptr;
+    if (current) {
+      current->give_back(reuse);
+      current.reset();
+    }
   }
 
   // Sends a streamed body: chunked, or raw against a declared length.
@@ -766,9 +823,10 @@ struct call_context {
     co_return std::error_code{};
   }
 
-  // One hop: a connection from the pool (or a new one), the exchange, and
-  // the stale-connection retry.
-  asio::awaitable<result<client_response>> run_hop(const hop& h) {
+  // Starts one hop: a connection from the pool (or a new one), the request
+  // and the response head, with the stale-connection retry. On success the
+  // connection stays in `current` for the body.
+  asio::awaitable<result<client_response>> start_hop(const hop& h) {
     auto routed = route_for(st->opt, h.target);
     if (!routed) co_return unexpected(routed.error());
     const route& r = *routed;
@@ -776,30 +834,59 @@ struct call_context {
     for (unsigned attempt = 0;; ++attempt) {
       auto got = co_await acquire(r.key);
       if (!got) co_return unexpected(got.error());
-      lease l = std::move(*got);
+      current.emplace(std::move(*got));
+      lease& l = *current;
       timing.dns = timing.connect = timing.tls = microseconds{0};
       timing.reused = l.reused;
       if (!l.conn) {
-        if (auto ec = co_await open(l, h.target, r)) co_return unexpected(ec);
+        if (auto ec = co_await open(l, h.target, r)) {
+          current.reset();
+          co_return unexpected(ec);
+        }
       } else {
         ++st->counters.connections_reused;
         if (observer()) observer()->on_reused(l.conn->peer);
       }
-      bool any = false, reusable = false;
-      auto res = co_await exchange(*l.conn, h, r, any, reusable);
-      if (res) {
-        l.give_back(reusable);
-        co_return std::move(res);
-      }
+      const bool reused = l.reused;
+      bool any = false;
+      auto res = co_await exchange_head(*l.conn, h, r, any);
+      if (res) co_return std::move(res);
+      finish_hop(false);  // closes the connection
       const bool timed_out = res.error() == std::errc::timed_out;
-      if (l.reused && !any && !timed_out && attempt == 0 && replayable && is_idempotent(h.method)) {
+      if (reused && !any && !timed_out && attempt == 0 && replayable && is_idempotent(h.method)) {
         ++st->counters.retries;
         ++timing.retries;
         if (observer()) observer()->on_retry(res.error());
-        continue;  // the lease closes the dead connection
+        continue;
       }
       co_return unexpected(res.error());
     }
+  }
+
+  // One whole hop for send(): the head, then the body into the response
+  // (or the sink); a followed redirect's body is dropped.
+  asio::awaitable<result<client_response>> run_hop(const hop& h) {
+    auto res = co_await start_hop(h);
+    if (!res) co_return unexpected(res.error());
+    client_connection& c = *current->conn;
+    // A body of known length read into memory gets its whole size at once:
+    // one allocation, no copy on growth.
+    if (!decoder && !opts.sink && !passing && body_framing == framing::content_length)
+      res->body.reserve(c.parser.head().content_length);
+    for (;;) {
+      auto piece = co_await next_piece(c);
+      if (!piece) co_return unexpected(piece.error());
+      if (piece->empty()) break;
+      if (passing) continue;
+      if (!opts.sink) {
+        res->body.append(*piece);
+        continue;
+      }
+      if (auto ec = co_await opts.sink(*piece)) co_return unexpected(ec);
+      if (exchange_deadline->expired()) co_return unexpected(make_error_code(clock.current));
+    }
+    finish_hop(reusable(c));
+    co_return std::move(res);
   }
 };
 
@@ -820,6 +907,7 @@ client::~client() {
 
 void client::close_idle() {
   state_->close_idle(std::chrono::steady_clock::time_point::max());
+  state_->sweep_timer.cancel();  // the sweep finds nothing idle and ends
 }
 
 client_stats client::stats() const {
@@ -842,21 +930,99 @@ asio::awaitable<result<client_response>> client::get(std::string url, call_optio
   co_return co_await send(std::move(req), std::move(opts));
 }
 
-asio::awaitable<result<client_response>> client::send(client_request req, call_options opts) {
-  auto st = state_;
-  detail::call_context call(st, opts, req);
+namespace detail {
+namespace {
 
-  if (!detail::is_token(req.method)) co_return unexpected(make_error_code(client_error::bad_url));
+// Checks a request and makes its first hop.
+result<hop> first_hop(const client_request& req) {
+  if (!is_token(req.method)) return unexpected(make_error_code(client_error::bad_url));
+  if (!req.target.empty() && req.target.front() != '/' && req.target != "*")
+    return unexpected(make_error_code(client_error::bad_url));
   auto target = parse_url(req.url);
-  if (!target) co_return unexpected(target.error());
+  if (!target) return unexpected(target.error());
   if (target->scheme != "http" && target->scheme != "https")
-    co_return unexpected(make_error_code(client_error::unsupported_scheme));
-
-  detail::hop h;
+    return unexpected(make_error_code(client_error::unsupported_scheme));
+  hop h;
   h.method = req.method;
   h.target = std::move(*target);
   h.headers = req.headers;
   h.has_body = !req.body.empty() || static_cast<bool>(req.body_source);
+  h.request_target = req.target;
+  return h;
+}
+
+}  // namespace
+
+// What an open() call keeps alive while its caller reads the body.
+struct stream_state {
+  stream_state(std::shared_ptr<client_state> s, client_request r, call_options o)
+      : req(std::move(r)), opts(std::move(o)), call(std::move(s), opts, req) {}
+
+  client_request req;
+  call_options opts;
+  call_context call;  // refers to req and opts
+  client_response res;
+  bool done = false;
+};
+
+}  // namespace detail
+
+client_stream::client_stream(std::unique_ptr<detail::stream_state> s) : state_(std::move(s)) {}
+client_stream::client_stream(client_stream&&) noexcept = default;
+client_stream& client_stream::operator=(client_stream&&) noexcept = default;
+client_stream::~client_stream() = default;
+
+const client_response& client_stream::response() const noexcept {
+  return state_->res;
+}
+
+client_response& client_stream::response() noexcept {
+  return state_->res;
+}
+
+bool client_stream::done() const noexcept {
+  return state_->done;
+}
+
+asio::awaitable<result<std::string_view>> client_stream::read_some() {
+  detail::stream_state& s = *state_;
+  if (s.done) co_return std::string_view{};
+  if (!s.call.current) co_return unexpected(make_error_code(client_error::connection_closed));
+  detail::client_connection& c = *s.call.current->conn;
+  auto piece = co_await s.call.next_piece(c);
+  if (!piece) {
+    s.call.finish_hop(false);
+    co_return unexpected(piece.error());
+  }
+  if (piece->empty()) {
+    s.done = true;
+    s.call.finish_hop(s.call.reusable(c));
+  }
+  co_return *piece;
+}
+
+asio::awaitable<result<client_stream>> client::open(client_request req, call_options opts) {
+  auto first = detail::first_hop(req);
+  if (!first) co_return unexpected(first.error());
+  auto state = std::make_unique<detail::stream_state>(state_, std::move(req), std::move(opts));
+  state->call.opts.sink = nullptr;  // the caller reads the body itself
+  auto res = co_await state->call.start_hop(*first);
+  if (!res) co_return unexpected(res.error());
+  state->res = std::move(*res);
+  state->res.url = first->target.to_string();
+  state->call.timing.total = detail::since(state->call.started);
+  state->res.timing = state->call.timing;
+  co_return client_stream(std::move(state));
+}
+
+asio::awaitable<result<client_response>> client::send(client_request req, call_options opts) {
+  auto st = state_;
+  detail::call_context call(st, opts, req);
+  call.following = st->opt.redirects.follow;
+
+  auto first = detail::first_hop(req);
+  if (!first) co_return unexpected(first.error());
+  detail::hop& h = *first;
 
   for (unsigned redirects = 0;; ++redirects) {
     auto res = co_await call.run_hop(h);
@@ -891,6 +1057,7 @@ asio::awaitable<result<client_response>> client::send(client_request req, call_o
     h.target = std::move(decision->next.target);
     h.headers = std::move(decision->next.headers);
     h.has_body = decision->next.has_body;
+    h.request_target.clear();
   }
 }
 

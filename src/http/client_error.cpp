@@ -19,6 +19,7 @@ class category final : public std::error_category {
       case client_error::first_byte_timeout: return "no response before the first-byte deadline";
       case client_error::request_timeout: return "request exceeded its total deadline";
       case client_error::pool_wait_timeout: return "timed out waiting for a pooled connection";
+      case client_error::read_timeout: return "the response body stalled past the read deadline";
       case client_error::connection_closed: return "connection closed before a full response";
       case client_error::response_too_large: return "response too large";
       case client_error::too_many_redirects: return "too many redirects";
@@ -39,7 +40,8 @@ class category final : public std::error_category {
       case client_error::tls_timeout:
       case client_error::first_byte_timeout:
       case client_error::request_timeout:
-      case client_error::pool_wait_timeout: return cond == std::errc::timed_out;
+      case client_error::pool_wait_timeout:
+      case client_error::read_timeout: return cond == std::errc::timed_out;
       default: return default_error_condition(code) == cond;
     }
   }

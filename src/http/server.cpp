@@ -4,7 +4,9 @@
 #include <asio/co_spawn.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/write.hpp>
+#include <charconv>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -649,13 +651,25 @@ class connection final : public body_source, public body_writer, public connecti
   asio::awaitable<bool> send_streamed(const request_head& head, bool& close) {
     response& res = r_->res;
     std::string& out = r_->out;
-    const auto declared = res.headers.get("Content-Length");
+    // A Content-Length the handler set must be one number; the body
+    // written must then match it exactly (checked below).
+    std::optional<std::uint64_t> declared;
+    if (auto cl = res.headers.get("Content-Length")) {
+      std::uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), v);
+      if (ec == std::errc{} && end == cl->data() + cl->size() && !cl->empty())
+        declared = v;
+      else
+        res.headers.erase("Content-Length");
+    }
     const bool has_body = response_has_body(res.status, head.method);
     chunked_ = has_body && !declared && head.version_minor == 1;
     if (has_body && !declared && head.version_minor == 0) close = true;
+    streamed_bytes_ = 0;
     write_status_line(out, res.status, 1);
-    if (!opt_.server_name.empty()) write_field(out, "Server", opt_.server_name);
-    write_field(out, "Date", http_date_now());
+    if (!opt_.server_name.empty() && !res.headers.contains("Server"))
+      write_field(out, "Server", opt_.server_name);
+    if (!res.headers.contains("Date")) write_field(out, "Date", http_date_now());
     res.headers.erase("Transfer-Encoding");
     res.headers.erase("Connection");
     res.headers.write_to(out);
@@ -675,6 +689,15 @@ class connection final : public body_source, public body_writer, public connecti
       co_return false;
     }
     if (broken_) co_return false;
+    if (declared && streamed_bytes_ != *declared) {
+      // Fewer bytes than announced: the client would wait for the rest.
+      core::log::error("response stream shorter than its Content-Length",
+                       {{"remote", to_string(remote_)},
+                        {"declared", *declared},
+                        {"written", streamed_bytes_}});
+      broken_ = true;
+      co_return false;
+    }
     if (chunked_) {
       write_last_chunk(out);
       for (const auto& f : res.trailers)
@@ -690,6 +713,19 @@ class connection final : public body_source, public body_writer, public connecti
     if (broken_) co_return make_error_code(net::error::timed_out);
     if (data.empty()) co_return std::error_code{};
     std::string& out = r_->out;
+    streamed_bytes_ += data.size();
+    if (!chunked_) {
+      if (auto cl = r_->res.headers.get("Content-Length")) {
+        std::uint64_t declared = 0;
+        std::from_chars(cl->data(), cl->data() + cl->size(), declared);
+        if (streamed_bytes_ > declared) {  // more than announced: refuse, and close
+          core::log::error("response stream longer than its Content-Length",
+                           {{"remote", to_string(remote_)}, {"declared", declared}});
+          broken_ = true;
+          co_return make_error_code(std::errc::message_size);
+        }
+      }
+    }
     if (chunked_) {
       write_chunk_header(out, data.size());
       out += data;
@@ -699,6 +735,8 @@ class connection final : public body_source, public body_writer, public connecti
     }
     co_return co_await flush();
   }
+
+  void abort() override { broken_ = true; }
 
   // body_source: the request body, piece by piece.
   asio::awaitable<result<std::string_view>> read_some() override {
@@ -791,6 +829,7 @@ class connection final : public body_source, public body_writer, public connecti
   bool close_ = false;  // close after the current request
   std::error_code body_error_;
   bool broken_ = false;  // the socket is closed or unusable: write nothing more
+  std::uint64_t streamed_bytes_ = 0;  // body bytes written by a stream function
   bool park_ = false;    // the lingering wait was ended to park
 };
 

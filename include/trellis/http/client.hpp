@@ -91,6 +91,11 @@ struct client_options {
   // the server's thinking time plus a round trip. (Sending itself is bounded
   // by request_timeout, so a large upload is not cut short by this.)
   std::chrono::milliseconds first_byte_timeout{30'000};  // client_error::first_byte_timeout
+  // Longest pause while the response body arrives: each read of the body
+  // must bring bytes within it. 0 (the default): only request_timeout
+  // bounds the body. A proxy relaying downloads sets it instead of a short
+  // total deadline.
+  std::chrono::milliseconds read_timeout{0};  // client_error::read_timeout
   // The whole call: every phase of every hop, the body included.
   std::chrono::milliseconds request_timeout{120'000};  // client_error::request_timeout
 
@@ -143,7 +148,10 @@ struct client_timing {
 struct client_request {
   std::string method = "GET";  // any token; case-sensitive (RFC 9110 §9.1)
   std::string url;             // absolute http:// or https:// URL
-  fields headers;              // Host, Content-Length, Transfer-Encoding are the client's
+  // Content-Length and Transfer-Encoding are the client's to write. A Host
+  // here replaces the URL's authority in the Host field (as curl -H does);
+  // it is dropped on a redirect.
+  fields headers;
   std::string body;            // sent with Content-Length (also 0 for POST/PUT/PATCH)
   // A streamed body instead of `body`: called until it returns an empty
   // view; each view valid until the next call. Sent chunked, or raw when
@@ -151,6 +159,11 @@ struct client_request {
   // A streamed body cannot be sent twice: no stale-connection retry, and a
   // 307/308 redirect is returned to the caller instead of followed.
   std::function<asio::awaitable<result<std::string_view>>()> body_source;
+  // The request-target to send as is, instead of the URL's path and query:
+  // an origin-form target ("/a%2Fb?x=1") that a proxy forwards byte for
+  // byte, or "*". Empty (the default): the URL's. A redirect uses its
+  // Location. Anything else is client_error::bad_url.
+  std::string target;
 };
 
 struct client_response {
@@ -210,7 +223,39 @@ struct client_stats {
 
 namespace detail {
 struct client_state;
-}
+struct stream_state;
+}  // namespace detail
+
+// A response whose body the caller reads piece by piece: client::open()
+// returns one once the head has arrived. Reading is pull-based: the next
+// socket read happens only when the caller asks, so a slow consumer slows
+// the server down instead of filling memory (what a proxy needs to relay
+// a large download at the pace of its own client).
+class client_stream {
+ public:
+  client_stream(client_stream&&) noexcept;
+  client_stream& operator=(client_stream&&) noexcept;
+  // A body not read to its end closes the connection (the bytes left on it
+  // would be taken for the next response).
+  ~client_stream();
+
+  // Status, reason, fields, peer and timing (total: up to the head); the
+  // body is empty.
+  const client_response& response() const noexcept;
+  client_response& response() noexcept;  // to move the fields out
+  // The next piece of the body (decoded when decode_content is on), or an
+  // empty view at its end, when the connection goes back to the pool. The
+  // view is valid until the next call. Errors as client::send()'s; after
+  // one, the connection is closed and every later call fails.
+  asio::awaitable<result<std::string_view>> read_some();
+  // Whether the body was read to its end.
+  bool done() const noexcept;
+
+ private:
+  friend class client;
+  explicit client_stream(std::unique_ptr<detail::stream_state> state);
+  std::unique_ptr<detail::stream_state> state_;
+};
 
 class client {
  public:
@@ -229,6 +274,13 @@ class client {
   // verification, the OS error of a failed connect.
   asio::awaitable<result<client_response>> send(client_request req, call_options opts = {});
   asio::awaitable<result<client_response>> get(std::string url, call_options opts = {});
+
+  // Sends `req` and returns once the response head has arrived; the caller
+  // reads the body from the stream. Redirects are not followed (a 3xx is
+  // returned like any response); opts.sink is not used. Same pool, retry,
+  // deadlines and errors as send(); request_timeout also bounds the reading
+  // of the body. REQUIRES: the client outlives the stream.
+  asio::awaitable<result<client_stream>> open(client_request req, call_options opts = {});
 
   // Closes idle connections now (busy ones close when their call ends).
   void close_idle();

@@ -32,6 +32,7 @@ enum class client_error {
   first_byte_timeout,  // the request was sent but no response byte came in time
   request_timeout,     // the whole exchange took longer than its total deadline
   pool_wait_timeout,   // every pooled connection to the origin stayed busy too long
+  read_timeout,        // the response body stopped arriving for longer than its deadline
   // --- the response -------------------------------------------------------------
   connection_closed,   // the peer closed before a full response arrived
   response_too_large,  // the response head or body exceeded the client's limit

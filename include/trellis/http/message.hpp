@@ -124,6 +124,12 @@ class request {
 class body_writer {
  public:
   virtual asio::awaitable<std::error_code> write(std::string_view data) = 0;
+  // Cuts the body short: nothing more is written, the chunked body gets no
+  // last chunk (or a Content-Length body stays short) and the connection
+  // closes, so the client sees an incomplete message rather than a clean
+  // one missing its end. For a stream whose source failed midway (a proxy
+  // whose upstream broke).
+  virtual void abort() = 0;
 
  protected:
   ~body_writer() = default;
