@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <unordered_map>
 #include <utility>
@@ -953,6 +954,47 @@ result<hop> first_hop(const client_request& req) {
 
 }  // namespace
 
+// The connection of a response that switched protocols, as a tunnel.
+class client_tunnel final : public tunnel {
+ public:
+  client_tunnel(call_context& call, client_connection& c) : call_(call), c_(c) {}
+
+  asio::awaitable<result<std::size_t>> read_some(std::span<char> into) override {
+    if (!c_.in.empty()) {
+      const std::size_t n = std::min(c_.in.size(), into.size());
+      std::memcpy(into.data(), c_.in.view().data(), n);
+      c_.in.consume(n);
+      co_return n;
+    }
+    net::deadline& dl = call_.deadline();
+    const auto limit = call_.st->opt.read_timeout;
+    if (limit.count() > 0) dl.expires_after(limit);
+    auto [ec, n] = co_await c_.read_some(asio::buffer(into.data(), into.size()));
+    if (dl.expired()) co_return unexpected(make_error_code(client_error::read_timeout));
+    if (n > 0) co_return n;
+    if (ec == asio::error::eof || ec == net::error::tls_truncated ||
+        ec == asio::ssl::error::stream_truncated)
+      co_return std::size_t{0};
+    if (ec) co_return unexpected(ec);
+    co_return std::size_t{0};
+  }
+
+  asio::awaitable<std::error_code> write(std::string_view data) override {
+    auto [ec, n] = co_await c_.write(asio::buffer(data));
+    co_return ec;
+  }
+
+  void shutdown_send() override {
+    if (c_.secure()) return;
+    std::error_code ignored;
+    c_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+
+ private:
+  call_context& call_;
+  client_connection& c_;
+};
+
 // What an open() call keeps alive while its caller reads the body.
 struct stream_state {
   stream_state(std::shared_ptr<client_state> s, client_request r, call_options o)
@@ -963,6 +1005,7 @@ struct stream_state {
   call_context call;  // refers to req and opts
   client_response res;
   bool done = false;
+  std::optional<client_tunnel> tunnel;  // after a 101 or a 2xx to CONNECT
 };
 
 }  // namespace detail
@@ -982,6 +1025,10 @@ client_response& client_stream::response() noexcept {
 
 bool client_stream::done() const noexcept {
   return state_->done;
+}
+
+tunnel* client_stream::upgraded() noexcept {
+  return state_->tunnel ? &*state_->tunnel : nullptr;
 }
 
 asio::awaitable<result<std::string_view>> client_stream::read_some() {
@@ -1010,6 +1057,13 @@ asio::awaitable<result<client_stream>> client::open(client_request req, call_opt
   if (!res) co_return unexpected(res.error());
   state->res = std::move(*res);
   state->res.url = first->target.to_string();
+  if (state->call.body_framing == framing::tunnel) {
+    // No body: the connection is the caller's now, past the total deadline
+    // of the exchange; read_timeout (if set) bounds each read.
+    state->done = true;
+    state->call.deadline().expires_never();
+    state->tunnel.emplace(state->call, *state->call.current->conn);
+  }
   state->call.timing.total = detail::since(state->call.started);
   state->res.timing = state->call.timing;
   co_return client_stream(std::move(state));

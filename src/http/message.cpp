@@ -58,6 +58,7 @@ void response::clear() noexcept {
   trailers.clear();
   body.clear();
   stream = nullptr;
+  upgrade = nullptr;
   close = false;
 }
 

@@ -6,6 +6,7 @@
 #include <asio/write.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -392,6 +393,13 @@ class connection final : public body_source, public body_writer, public connecti
         }
         if (broken_) break;  // request_timeout passed and the socket is closed
       }
+      if (r_->res.upgrade) {
+        if (may_take_over()) {
+          co_await take_over();
+          break;
+        }
+        r_->res.upgrade = nullptr;
+      }
       if (!body_finished_ || r_->res.stream) {
         if (!co_await finish_slow()) break;
       } else {
@@ -592,6 +600,99 @@ class connection final : public body_source, public body_writer, public connecti
     close_ = close || !ok;
     co_return ok;
   }
+
+  // Whether the handler's upgrade function may take the connection: a 101
+  // to a request that asked to Upgrade, or a 2xx to CONNECT, with the
+  // request body (if any) read to its end.
+  bool may_take_over() {
+    const request_head& head = r_->parser.head();
+    const int status = r_->res.status;
+    const bool is_connect = head.method == method::connect;
+    const bool ok = body_finished_ && !body_error_ && !ws_.draining &&
+                    (is_connect ? status >= 200 && status <= 299 : status == 101 && head.upgrade);
+    if (!ok)
+      core::log::error("response::upgrade ignored: needs a 101 to an Upgrade request or a 2xx "
+                       "to CONNECT",
+                       {{"remote", to_string(remote_)}, {"status", status}});
+    return ok;
+  }
+
+  // Sends the head of a 101 or a 2xx to CONNECT and hands the connection
+  // to the upgrade function; the connection closes after it.
+  asio::awaitable<void> take_over() {
+    response& res = r_->res;
+    const request_head& head = r_->parser.head();
+    std::string& out = r_->out;
+    write_status_line(out, res.status, 1);
+    if (!opt_.server_name.empty() && !res.headers.contains("Server"))
+      write_field(out, "Server", opt_.server_name);
+    if (!res.headers.contains("Date")) write_field(out, "Date", http_date_now());
+    // No body framing after a 101 or a 2xx to CONNECT (RFC 9110 §9.3.6).
+    res.headers.erase("Content-Length");
+    res.headers.erase("Transfer-Encoding");
+    res.headers.erase("Connection");
+    res.headers.write_to(out);
+    if (head.method != method::connect) out += "Connection: upgrade\r\n";
+    write_end_of_head(out);
+    count(res.status, started_);
+    dl_.expires_after(opt_.write_timeout);
+    if (co_await flush()) co_return;
+    connection_tunnel t(*this);
+    try {
+      co_await res.upgrade(t);
+    } catch (const std::exception& e) {
+      core::log::error("upgrade failed", {{"remote", to_string(remote_)}, {"error", e.what()}});
+    }
+  }
+
+  // The connection as a raw byte stream once it has been taken over. The
+  // bytes the client sent after its request head come first.
+  class connection_tunnel final : public tunnel {
+   public:
+    explicit connection_tunnel(connection& c) : c_(c) {}
+
+    asio::awaitable<result<std::size_t>> read_some(std::span<char> into) override {
+      resources& r = *c_.r_;
+      for (;;) {
+        if (c_.in_used_ < r.in.size()) {
+          const std::string_view rest = r.in.view().substr(c_.in_used_);
+          const std::size_t n = std::min(rest.size(), into.size());
+          std::memcpy(into.data(), rest.data(), n);
+          c_.in_used_ += n;
+          co_return n;
+        }
+        if (!r.spill.empty()) {
+          const std::string_view rest = r.spill.view();
+          const std::size_t n = std::min(rest.size(), into.size());
+          std::memcpy(into.data(), rest.data(), n);
+          r.spill.consume(n);
+          co_return n;
+        }
+        if (into.empty()) co_return std::size_t{0};
+        c_.dl_.expires_after(c_.opt_.tunnel_timeout);
+        const auto ec = co_await c_.read_more(r.spill);
+        if (ec == asio::error::eof || ec == net::error::tls_truncated) co_return std::size_t{0};
+        if (ec) co_return unexpected(ec);
+      }
+    }
+
+    asio::awaitable<std::error_code> write(std::string_view data) override {
+      if (c_.broken_) co_return make_error_code(asio::error::broken_pipe);
+      c_.r_->out.append(data);
+      c_.dl_.expires_after(c_.opt_.tunnel_timeout);
+      co_return co_await c_.flush();
+    }
+
+    void shutdown_send() override {
+      if constexpr (!is_tls) {
+        std::error_code ignored;
+        c_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      }
+    }
+
+   private:
+    connection& c_;
+  };
 
   // Serialises a buffered response into out_.
   void queue_response() {

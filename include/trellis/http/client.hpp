@@ -63,6 +63,7 @@
 #include "trellis/core/result.hpp"
 #include "trellis/dns/resolver.hpp"
 #include "trellis/http/client_error.hpp"
+#include "trellis/http/message.hpp"
 #include "trellis/http/proxy_config.hpp"
 #include "trellis/http/redirect.hpp"
 #include "trellis/net/tls.hpp"
@@ -250,6 +251,12 @@ class client_stream {
   asio::awaitable<result<std::string_view>> read_some();
   // Whether the body was read to its end.
   bool done() const noexcept;
+  // When the response turned the connection into a tunnel — a 101
+  // (Switching Protocols) or a 2xx to CONNECT — the connection as a raw
+  // byte stream (bytes that came after the head first; each read bounded
+  // by read_timeout when set); null otherwise. The connection belongs to
+  // the stream: it closes with it and never returns to the pool.
+  tunnel* upgraded() noexcept;
 
  private:
   friend class client;

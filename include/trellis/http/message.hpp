@@ -135,9 +135,31 @@ class body_writer {
   ~body_writer() = default;
 };
 
+// The raw byte stream of a connection once it stops speaking HTTP: after
+// a 101 (Switching Protocols) to an Upgrade request, or a 2xx answer to
+// CONNECT (RFC 9110 §7.8, §9.3.6). What a response's upgrade function gets
+// (a WebSocket server, a CONNECT tunnel, a proxy relaying either), and
+// what client_stream::upgraded() gives on the client side.
+class tunnel {
+ public:
+  // Reads into `into`; 0 when the peer has finished sending. Bytes that
+  // arrived with the HTTP head come first.
+  virtual asio::awaitable<result<std::size_t>> read_some(std::span<char> into) = 0;
+  // Writes all of `data` before completing.
+  virtual asio::awaitable<std::error_code> write(std::string_view data) = 0;
+  // Finishes the sending side (a TCP half-close); reading goes on. Over
+  // TLS, where a half-close is not portable, it does nothing: the stream
+  // ends when both sides are done.
+  virtual void shutdown_send() = 0;
+
+ protected:
+  ~tunnel() = default;
+};
+
 class response {
  public:
   using streamer = std::function<asio::awaitable<void>(body_writer&)>;
+  using upgrader = std::function<asio::awaitable<void>(tunnel&)>;
 
   int status = 200;
   // Fields the handler sets. The server adds Date, Server, Content-Length or
@@ -154,6 +176,12 @@ class response {
   // Host, Connection, Trailer) are never sent as trailers. Dropped when the
   // body is not chunked: a Content-Length body, an HTTP/1.0 client.
   http::fields trailers;
+  // Takes the connection over once the head is sent: set it with status
+  // 101 for a request that asked to Upgrade (the handler sets the Upgrade
+  // field; the server writes "Connection: upgrade"), or with a 2xx for a
+  // CONNECT. The connection closes when the function returns. Ignored
+  // (and logged) with any other status or request. No body is sent.
+  upgrader upgrade;
   // Close the connection after this response.
   bool close = false;
 

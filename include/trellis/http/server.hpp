@@ -76,6 +76,10 @@ struct server_options {
   std::chrono::milliseconds write_timeout{30'000};
   // Longest a handler may run; the connection is closed when it passes.
   std::chrono::milliseconds request_timeout{120'000};
+  // A connection taken over after a 101 or a CONNECT (response::upgrade)
+  // closes after this long without a byte either way: long, since a quiet
+  // WebSocket is normal (HAProxy's `timeout tunnel`).
+  std::chrono::milliseconds tunnel_timeout{3'600'000};
   // Pipelined requests answered before their responses are written out.
   // Batching saves writes; the cap bounds the response buffer.
   std::size_t max_pipelined = 16;
