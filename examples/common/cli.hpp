@@ -61,6 +61,13 @@ class args {
       if (k == name) return v;
     return std::nullopt;
   }
+  // Every value of a flag given more than once ("--upstream A --upstream B").
+  std::vector<std::string> all(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : flags_)
+      if (k == name) out.push_back(v);
+    return out;
+  }
   bool has(const std::string& name) const { return get(name).has_value(); }
 
   long number(const std::string& name, long fallback, long lo, long hi) const {

@@ -307,13 +307,14 @@ TEST(client_error, codes_have_a_category_and_distinct_messages) {
     for (const std::string& earlier : messages) EXPECT_NE(m, earlier) << v;
     messages.push_back(m);
   }
-  EXPECT_EQ(messages.size(), 17u);
+  EXPECT_EQ(messages.size(), 18u);
 }
 
 TEST(client_error, every_deadline_code_and_only_those_compare_equal_to_timed_out) {
   for (client_error e : {client_error::resolve_timeout, client_error::connect_timeout,
                          client_error::tls_timeout, client_error::first_byte_timeout,
-                         client_error::request_timeout, client_error::pool_wait_timeout}) {
+                         client_error::request_timeout, client_error::pool_wait_timeout,
+                         client_error::read_timeout}) {
     EXPECT_TRUE(make_error_code(e) == std::errc::timed_out) << make_error_code(e).message();
   }
   for (client_error e :

@@ -1,0 +1,127 @@
+#include "relay.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <string>
+#include <vector>
+
+#include "trellis/proxy/forwarding.hpp"
+
+namespace trellis::proxy::detail {
+
+namespace {
+
+// What a streamed body or a tunnel keeps alive after the handler returned.
+struct relay_state {
+  relay_state(http::client_stream s, std::shared_ptr<void> h, std::string first)
+      : stream(std::move(s)), held(std::move(h)), buffered(std::move(first)) {}
+  http::client_stream stream;
+  std::shared_ptr<void> held;
+  std::string buffered;  // the body read before deciding to stream
+};
+
+void answer_502(http::response& res, const relay_settings& s, std::string text) {
+  res.status = 502;
+  res.headers.clear();
+  res.set_text(std::move(text));
+  if (!s.request_id.empty()) (void)res.headers.set(s.request_id_header, s.request_id);
+}
+
+}  // namespace
+
+asio::awaitable<void> pump(http::tunnel& from, http::tunnel& to) {
+  std::vector<char> buffer(16 * 1024);
+  for (;;) {
+    auto n = co_await from.read_some(buffer);
+    if (!n || *n == 0) {
+      to.shutdown_send();
+      co_return;
+    }
+    if (auto ec = co_await to.write(std::string_view(buffer.data(), *n))) co_return;
+  }
+}
+
+asio::awaitable<void> splice(http::tunnel& a, http::tunnel& b) {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (pump(a, b) && pump(b, a));
+}
+
+asio::awaitable<void> relay_response(http::client_stream stream, http::request& req,
+                                     http::response& res, const relay_settings& s,
+                                     const std::function<std::shared_ptr<void>()>& hold,
+                                     std::function<void(std::error_code)> on_broken) {
+  http::client_response& head = stream.response();
+  res.status = head.status;
+  std::string upgrade_to;  // the protocol a 101 switches to
+  if (head.status == 101) upgrade_to = head.headers.get("Upgrade").value_or("");
+  res.headers = std::move(head.headers);
+  remove_hop_by_hop(res.headers);
+  append_via(res.headers, head.version_minor, s.via);
+  if (!s.request_id.empty()) (void)res.headers.set(s.request_id_header, s.request_id);
+
+  if (head.status == 101) {
+    // Switching protocols (a WebSocket, say): bytes both ways until both
+    // sides are done. A 101 nobody asked for is the upstream's error.
+    http::tunnel* upstream = stream.upgraded();
+    if (!req.head().upgrade || upstream == nullptr) {
+      answer_502(res, s, "upstream switched protocols unasked\n");
+      co_return;
+    }
+    if (!upgrade_to.empty()) (void)res.headers.set("Upgrade", upgrade_to);
+    auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::string());
+    res.upgrade = [r, upstream](http::tunnel& downstream) -> asio::awaitable<void> {
+      co_await splice(downstream, *upstream);
+    };
+    co_return;
+  }
+
+  if (req.method() == http::method::head || head.status == 204 || head.status == 304 ||
+      head.status < 200) {
+    // A HEAD's Content-Length describes the body a GET would get: pass it
+    // on as is, which a streamed response with no body does.
+    if (req.method() == http::method::head && res.headers.contains("Content-Length"))
+      res.stream = [](http::body_writer&) -> asio::awaitable<void> { co_return; };
+    auto end = co_await stream.read_some();  // gives the connection back
+    (void)end;
+    co_return;
+  }
+
+  // Up to buffer_size: a small body goes out with its head in one write,
+  // and a failure can still be answered cleanly.
+  std::string buffered;
+  for (;;) {
+    auto piece = co_await stream.read_some();
+    if (!piece) {
+      on_broken(piece.error());
+      answer_502(res, s, "upstream sent no valid response: " + piece.error().message() + "\n");
+      co_return;
+    }
+    if (piece->empty()) {
+      res.headers.erase("Content-Length");  // the server writes the body's own
+      res.body = std::move(buffered);
+      co_return;
+    }
+    buffered.append(*piece);
+    if (buffered.size() >= s.buffer_size) break;
+  }
+
+  // A large body: streamed at the pace of the client. The upstream's
+  // Content-Length, if any, stays: the server then checks the body
+  // against it.
+  auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::move(buffered));
+  res.stream = [r, on_broken = std::move(on_broken)](http::body_writer& w) -> asio::awaitable<void> {
+    if (auto ec = co_await w.write(r->buffered)) co_return;
+    std::string().swap(r->buffered);
+    for (;;) {
+      auto piece = co_await r->stream.read_some();
+      if (!piece) {
+        on_broken(piece.error());
+        w.abort();  // the client must see an incomplete message
+        co_return;
+      }
+      if (piece->empty()) co_return;
+      if (auto ec = co_await w.write(*piece)) co_return;  // the client left
+    }
+  };
+}
+
+}  // namespace trellis::proxy::detail

@@ -1,0 +1,46 @@
+// What the reverse and the forward proxy share once an upstream response
+// head is in: relaying it to the client, and splicing two tunnels.
+// Internal to src/proxy.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+#include "trellis/http/client.hpp"
+#include "trellis/http/message.hpp"
+
+namespace trellis::proxy::detail {
+
+// Copies bytes from `from` to `to` until `from` ends, then ends `to`'s
+// sending side too, so a half-close travels through.
+asio::awaitable<void> pump(http::tunnel& from, http::tunnel& to);
+
+// Both directions at once, until both have ended.
+asio::awaitable<void> splice(http::tunnel& a, http::tunnel& b);
+
+struct relay_settings {
+  std::string_view via;                // pseudonym for Via; empty: none
+  std::size_t buffer_size = 0;         // bodies up to this are sent whole with the head
+  std::string_view request_id_header;  // set on the response when request_id is not empty
+  std::string_view request_id;
+};
+
+// Moves an upstream response into `res`: hop-by-hop fields removed, Via
+// added; a 101 becomes an upgrade that splices the two connections (only
+// when the client asked to upgrade: 502 otherwise); a body up to
+// buffer_size is read whole (a failure then becomes a clean 502), a larger
+// one streams at the client's pace (a failure then cuts it short).
+// `hold` is called once if anything must outlive the handler (a streamed
+// body, a tunnel) and what it returns is kept until then: the caller's
+// accounting for the upstream host. `on_broken` hears of an upstream that
+// broke its response.
+asio::awaitable<void> relay_response(http::client_stream stream, http::request& req,
+                                     http::response& res, const relay_settings& settings,
+                                     const std::function<std::shared_ptr<void>()>& hold,
+                                     std::function<void(std::error_code)> on_broken);
+
+}  // namespace trellis::proxy::detail
