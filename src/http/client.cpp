@@ -365,8 +365,11 @@ struct call_context {
       auto c = std::move(p.idle.back());
       p.idle.pop_back();
       lease l(st, key);
-      const bool fresh = steady::now() - c->idle_since < s.opt.idle_timeout;
-      if (fresh && c->alive()) {
+      const auto idle = steady::now() - c->idle_since;
+      const bool fresh = idle < s.opt.idle_timeout;
+      // The liveness check costs a system call; a connection idle for less
+      // than check_idle_after is trusted without it.
+      if (fresh && (idle < s.opt.check_idle_after || c->alive())) {
         l.conn = std::move(c);
         l.reused = true;
         co_return std::move(l);

@@ -229,6 +229,10 @@ reverse_proxy::reverse_proxy(core::runtime& rt, std::shared_ptr<lb::cluster> clu
   http::client_options co;
   co.max_connections_per_origin = o.max_connections;
   co.idle_timeout = o.upstream_idle_timeout;
+  // Busy upstream connections are reused without a liveness check; a
+  // request that meets a connection the backend just closed is retried
+  // when it is safe (see the retries above).
+  co.check_idle_after = std::chrono::seconds(1);
   co.pool_wait_timeout = o.pool_wait_timeout;
   co.connect_timeout = o.connect_timeout;
   co.tls_timeout = o.connect_timeout;

@@ -80,6 +80,14 @@ struct client_options {
   // server's own idle timeout avoids most races with its close (nginx
   // closes after 75 s, many servers after 60 s or less).
   std::chrono::milliseconds idle_timeout{30'000};
+  // Before reusing a connection that has been idle at least this long,
+  // check without blocking that the server has not closed it (one recv
+  // with MSG_PEEK, as curl does). 0 (the default): check every reuse.
+  // A proxy relaying thousands of requests a second on busy connections
+  // sets it to a second or so and saves a system call per request: a
+  // connection the server closed a moment ago then fails the request, and
+  // only an idempotent one is retried (nginx and HAProxy never check).
+  std::chrono::milliseconds check_idle_after{0};
   // How long a request waits for a connection when its origin is at
   // max_connections_per_origin. Beyond it: client_error::pool_wait_timeout.
   std::chrono::milliseconds pool_wait_timeout{10'000};
