@@ -1,7 +1,5 @@
 #include "trellis/proxy/forward_proxy.hpp"
 
-#include <asio/execution/context.hpp>
-#include <asio/query.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 #include <atomic>
@@ -141,10 +139,7 @@ http::handler forward_proxy::handler() {
 }
 
 forward_proxy::worker_state& forward_proxy::state_for(const asio::any_io_executor& ex) {
-  asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
-  for (auto& w : workers_)
-    if (w->context == ctx) return *w;
-  throw std::logic_error("forward_proxy: request on an executor that is not one of its workers");
+  return detail::state_for(workers_, ex);
 }
 
 bool forward_proxy::host_allowed(std::string_view host) const {
@@ -264,19 +259,10 @@ asio::awaitable<void> forward_proxy::handle(http::request& req, http::response& 
     up.target = target.substr(authority_end);
   }
   if (const auto hash = up.target.find('#'); hash != std::string::npos) up.target.resize(hash);
-  for (const auto& f : req.headers()) (void)up.headers.add(f.name, f.value);
-  remove_hop_by_hop(up.headers);
+  detail::upstream_fields(req, up.headers, o.forwarding);
   up.headers.erase("Proxy-Authorization");  // meant for this proxy, not the origin
-  up.headers.erase("Expect");
-  if (req.head().framing != http::framing::content_length) up.headers.erase("Content-Length");
   // The Host is the URL's authority (RFC 9112 §3.2.2), whatever the client wrote.
   (void)up.headers.set("Host", url->authority());
-  downstream_info down;
-  down.peer = req.remote_endpoint().address();
-  down.secure = req.secure();
-  down.host = req.host();
-  down.version_minor = req.version_minor();
-  set_forwarding_fields(up.headers, down, o.forwarding);
   if (req.has_body()) up.body_source = [&req]() { return req.read_some(); };
 
   auto opened = co_await ws.client.open(std::move(up));

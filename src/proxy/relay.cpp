@@ -28,6 +28,26 @@ void answer_502(http::response& res, const relay_settings& s, std::string text) 
 
 }  // namespace
 
+void upstream_fields(const http::request& req, http::fields& out,
+                     const forwarding_options& forwarding) {
+  const auto lines = req.headers();
+  out.reserve(lines.size() + 6, 512);
+  for (const auto& f : lines) (void)out.add(f.name, f.value);
+  remove_hop_by_hop(out);
+  if (req.head().upgrade) {  // asked of the next hop again: the Upgrade is this hop's own
+    (void)out.add("Connection", "upgrade");
+    (void)out.add("Upgrade", req.header("Upgrade"));
+  }
+  out.erase("Expect");
+  if (req.head().framing != http::framing::content_length) out.erase("Content-Length");
+  downstream_info down;
+  down.peer = req.remote_endpoint().address();
+  down.secure = req.secure();
+  down.host = req.host();
+  down.version_minor = req.version_minor();
+  set_forwarding_fields(out, down, forwarding);
+}
+
 asio::awaitable<void> pump(http::tunnel& from, http::tunnel& to) {
   std::vector<char> buffer(16 * 1024);
   for (;;) {

@@ -10,10 +10,36 @@
 #include <string_view>
 #include <system_error>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/query.hpp>
+#include <stdexcept>
+#include <vector>
+
 #include "trellis/http/client.hpp"
 #include "trellis/http/message.hpp"
+#include "trellis/proxy/forwarding.hpp"
 
 namespace trellis::proxy::detail {
+
+// The state, among a proxy's per-worker states, of the worker whose
+// executor runs the request (each State has `asio::execution_context*
+// context`). Throws std::logic_error for a foreign executor: a bug.
+template <class State>
+State& state_for(const std::vector<std::unique_ptr<State>>& workers, const asio::any_io_executor& ex) {
+  asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
+  for (const auto& w : workers)
+    if (w->context == ctx) return *w;
+  throw std::logic_error("proxy: a request on an executor that is not one of its workers");
+}
+
+// Fills `out` with the fields of the request to send upstream: the
+// client's, minus hop-by-hop fields, Expect (the proxy answers it itself,
+// by reading the body) and a Content-Length that does not frame the body;
+// an Upgrade request asks for the upgrade again on this hop; forwarding
+// fields set per `forwarding`.
+void upstream_fields(const http::request& req, http::fields& out,
+                     const forwarding_options& forwarding);
 
 // Copies bytes from `from` to `to` until `from` ends, then ends `to`'s
 // sending side too, so a half-close travels through.

@@ -1,8 +1,6 @@
 #include "trellis/proxy/reverse_proxy.hpp"
 
 #include <algorithm>
-#include <asio/execution/context.hpp>
-#include <asio/query.hpp>
 #include <asio/this_coro.hpp>
 #include <atomic>
 #include <charconv>
@@ -256,10 +254,7 @@ http::handler reverse_proxy::handler() {
 }
 
 reverse_proxy::worker_state& reverse_proxy::state_for(const asio::any_io_executor& ex) {
-  asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
-  for (auto& w : workers_)
-    if (w->context == ctx) return *w;
-  throw std::logic_error("reverse_proxy: request on an executor that is not one of its workers");
+  return detail::state_for(workers_, ex);
 }
 
 reverse_proxy_stats reverse_proxy::stats() const {
@@ -298,23 +293,7 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
     http::client_request up;
     up.method = req.method_text();
     up.target = upstream_target(req, o);
-    const auto lines = req.headers();
-    up.headers.reserve(lines.size() + 6, 512);
-    for (const auto& f : lines) (void)up.headers.add(f.name, f.value);
-    remove_hop_by_hop(up.headers);
-    if (req.head().upgrade) {  // asked of the backend again: this hop's own
-      (void)up.headers.add("Connection", "upgrade");
-      (void)up.headers.add("Upgrade", req.header("Upgrade"));
-    }
-    // The proxy answers Expect: 100-continue itself (by reading the body).
-    up.headers.erase("Expect");
-    if (req.head().framing != http::framing::content_length) up.headers.erase("Content-Length");
-    downstream_info down;
-    down.peer = req.remote_endpoint().address();
-    down.secure = req.secure();
-    down.host = req.host();
-    down.version_minor = req.version_minor();
-    set_forwarding_fields(up.headers, down, o.forwarding);
+    detail::upstream_fields(req, up.headers, o.forwarding);
     if (!request_id.empty()) (void)up.headers.set(o.request_id_header, request_id);
     if (o.host == host_header::fixed)
       (void)up.headers.set("Host", o.host_value);
