@@ -51,8 +51,8 @@ usage:
 
 With no options it runs the demo configuration: a proxy on
 127.0.0.1:8080 in front of 127.0.0.1:9001, :9002 and :9003 (start them
-with trellis-backend), health-checked at /health every second, admin on
-127.0.0.1:9901.
+with trellis-backend), weighted round robin with a 10 s slow start,
+health-checked at /health every second, admin on 127.0.0.1:9901.
 
 options --config FILE      a JSON configuration (see docs/reverse-proxies.md)
         --check            check the configuration, print "ok" and exit
@@ -86,7 +86,7 @@ constexpr const char* demo_config = R"({
   "listeners": [ { "address": "127.0.0.1:8080", "cluster": "demo" } ],
   "clusters": [ {
     "name": "demo",
-    "policy": "round_robin",
+    "policy": "weighted_round_robin",
     "endpoints": [ "127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003" ],
     "health": { "type": "http", "path": "/health", "interval": "1s", "timeout": "500ms",
                 "rise": 2, "fall": 2 },
@@ -230,8 +230,12 @@ int main(int argc, char** argv) {
   } catch (const core::config_error& e) {
     a.fail(e.what());
   }
-  // Health checks and DNS refreshes run on the first worker.
+  // Health checks and DNS refreshes run on the first worker, and stop when
+  // it starts draining (their timers would otherwise hold the drain up).
   for (auto& [name, c] : clusters) c->start(rt[0].executor());
+  const core::drain_hook stop_checks = rt[0].on_drain([&clusters] {
+    for (auto& [name, c] : clusters) c->stop();
+  });
 
   std::vector<std::unique_ptr<listener_routes>> tables;
   std::vector<std::unique_ptr<http::server>> servers;
