@@ -108,7 +108,12 @@ void parse_health(const json& j, const std::string& path, lb::health_check_optio
   if (auto* v = find(j, "path")) h.path = get_string(*v, member(path, "path"));
   if (auto* v = find(j, "host")) h.host_header = get_string(*v, member(path, "host"));
   if (auto* v = find(j, "interval")) h.interval = get_duration(*v, member(path, "interval"));
-  if (auto* v = find(j, "timeout")) h.timeout = get_duration(*v, member(path, "timeout"));
+  if (auto* v = find(j, "timeout")) {
+    h.timeout = get_duration(*v, member(path, "timeout"));
+    if (h.timeout > h.interval) bad(member(path, "timeout"), "must not exceed the interval");
+  } else {
+    h.timeout = std::min(h.timeout, h.interval);  // a short interval implies a short timeout
+  }
   if (auto* v = find(j, "jitter")) h.jitter = get_double(*v, member(path, "jitter"), 0, 1);
   if (auto* v = find(j, "rise"))
     h.rise = static_cast<std::uint32_t>(get_uint(*v, member(path, "rise"), 1, 1000));

@@ -110,6 +110,11 @@ TEST(ProxyConfig, ErrorsNameTheJsonPath) {
   EXPECT_EQ(error_field(with("/clusters/0/health", json{{"interval", "5"}})),
             "clusters[0].health.interval");
   EXPECT_EQ(error_field(with("/clusters/0/health", json{{"rise", 0}})), "clusters[0].health.rise");
+  EXPECT_EQ(error_field(with("/clusters/0/health", json{{"interval", "1s"}, {"timeout", "2s"}})),
+            "clusters[0].health.timeout");
+  // A short interval without a timeout brings the timeout down with it.
+  const config fast = parse_config(with("/clusters/0/health", json{{"interval", "200ms"}}));
+  EXPECT_EQ(fast.clusters[0].options.health.timeout, 200ms);
   EXPECT_EQ(error_field(with("/listeners/0/address", "localhost:80")), "listeners[0].address");
   EXPECT_EQ(error_field(with("/listeners/0/cluster", "nowhere")), "listeners[0].cluster");
   EXPECT_EQ(error_field(with("/proxy", json{{"trusted_proxies", {"10.0.0.0/8", "x"}}})),
