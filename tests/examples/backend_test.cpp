@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support/bytes.hpp"
+#include "support/curl_reply.hpp"
 #include "support/process.hpp"
 
 namespace trellis {
@@ -31,51 +32,8 @@ using json = nlohmann::json;
 
 const std::string backend_bin = std::string(TRELLIS_BIN_DIR) + "/trellis-backend";
 
-struct reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-cased names
-  std::string body;
-
-  std::string header(const std::string& lower_name) const {
-    const auto it = headers.find(lower_name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-  json parsed() const {
-    json j = json::parse(body, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << body;
-    return j;
-  }
-};
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Parses what `curl -i` prints: status line, field lines, blank line, body.
-reply parse_curl(const std::string& out) {
-  reply r;
-  const auto end = out.find("\r\n\r\n");
-  if (end == std::string::npos || out.rfind("HTTP/1.1 ", 0) != 0) {
-    ADD_FAILURE() << "not an HTTP response: " << out.substr(0, 200);
-    return r;
-  }
-  r.status = std::stoi(out.substr(9, 3));
-  std::size_t pos = out.find("\r\n") + 2;
-  while (pos < end) {
-    const auto eol = out.find("\r\n", pos);
-    const std::string line = out.substr(pos, eol - pos);
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      r.headers[lower(line.substr(0, colon))] = value;
-    }
-    pos = eol + 2;
-  }
-  r.body = out.substr(end + 4);
-  return r;
-}
+using reply = test::curl_reply;
+using test::parse_curl;
 
 // One trellis-backend process on a port of its choosing.
 class backend {
