@@ -429,7 +429,10 @@ struct cluster_state {
         }
       }
       // Add the new ones after the last record of an endpoint <= e.
-      for (const auto& [text, ip] : wanted) {
+      for (const auto& want : wanted) {
+        // (Named, not a structured binding: clang 14 cannot capture those.)
+        const auto& text = want.first;
+        const auto& ip = want.second;
         const bool known = std::any_of(records.begin(), records.end(), [&](const auto& r) {
           return r->endpoint == e && r->h->address() == text;
         });
