@@ -8,6 +8,7 @@
 #include "support/http_client.hpp"
 #include "support/http_server.hpp"
 #include "support/loop.hpp"
+#include "support/shout_tunnel.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/http/client.hpp"
 
@@ -19,19 +20,7 @@ using test::raw_client;
 using test::run_bounded;
 using test::test_server;
 
-// Answers an Upgrade (or CONNECT) by echoing every byte in upper case
-// until the client finishes, then says "bye" and ends.
-asio::awaitable<void> shout_back(tunnel& t) {
-  char buf[256];
-  for (;;) {
-    auto n = co_await t.read_some(buf);
-    if (!n || *n == 0) break;
-    std::string out(buf, *n);
-    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (co_await t.write(out)) co_return;
-  }
-  (void)co_await t.write("bye");
-}
+using test::shout_back;
 
 handler upgrading() {
   return [](request& req, response& res) -> asio::awaitable<void> {

@@ -21,6 +21,7 @@
 #include "support/http_server.hpp"
 #include "support/process.hpp"
 #include "support/raw_server.hpp"
+#include "support/shout_tunnel.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/http/server.hpp"
@@ -480,17 +481,7 @@ TEST(ReverseProxy, TunnelsAnUpgradeBothWaysWithHalfClose) {
     }
     res.status = 101;
     (void)res.headers.set("Upgrade", "shout");
-    res.upgrade = [](http::tunnel& t) -> asio::awaitable<void> {
-      char buf[256];
-      for (;;) {
-        auto n = co_await t.read_some(buf);
-        if (!n || *n == 0) break;
-        std::string out(buf, *n);
-        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (co_await t.write(out)) co_return;
-      }
-      (void)co_await t.write("bye");
-    };
+    res.upgrade = test::shout_back;
     co_return;
   });
   proxy_rig rig({address_of(backend.port())});
