@@ -147,12 +147,21 @@ TEST(deadline, an_expires_at_ahead_of_others_in_its_list_fires_first) {
     deadline late(ex, [&] { order.push_back(1); });
     deadline early(ex, [&] { order.push_back(2); });
     deadline shorter(ex, [&] { order.push_back(3); });
-    const auto now = clock::now();
     // Same length to the millisecond, so the same list; set in the
-    // opposite order of their expiry.
-    late.expires_at(now + 40ms + 800us);
-    early.expires_at(now + 40ms + 100us);
-    shorter.expires_at(now + 20ms);  // a shorter length, another list
+    // opposite order of their expiry. The list is picked by the length
+    // left at each call, so a machine that stalls between the calls can
+    // split the pair across two lists: then all three are disarmed (which
+    // drops the lists) and set again.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const auto now = clock::now();
+      late.expires_at(now + 40ms + 900us);
+      early.expires_at(now + 40ms + 500us);
+      shorter.expires_at(now + 20ms);  // a shorter length, another list
+      if (deadline::usage_of(ex).lists == 2) break;
+      late.expires_never();
+      early.expires_never();
+      shorter.expires_never();
+    }
     EXPECT_EQ(deadline::usage_of(ex).lists, 2u);
     co_await wait_for([&] { return order.size() == 3; });
     EXPECT_EQ(order, (std::vector<int>{3, 2, 1}));
