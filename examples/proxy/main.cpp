@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -244,6 +245,9 @@ int main(int argc, char** argv) {
   http::server_options so;
   so.metrics = &metrics;
   so.server_name.clear();  // the backend's Server field passes through
+  // Request bodies are streamed on, never held: no limit unless asked for.
+  so.limits.max_body =
+      cfg.max_request_body == 0 ? std::numeric_limits<std::uint64_t>::max() : cfg.max_request_body;
   for (const auto& l : cfg.listeners) {
     if (l.mode == proxy::listener_mode::tcp) {
       proxy::tcp_proxy_options to;

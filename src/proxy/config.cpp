@@ -4,6 +4,7 @@
 #include <charconv>
 #include <fstream>
 #include <initializer_list>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -139,6 +140,78 @@ void parse_health(const json& j, const std::string& path, lb::health_check_optio
   }
 }
 
+// "slow_start": a duration (the window), or an object with the curve too.
+void parse_slow_start(const json& j, const std::string& path, lb::slow_start_options& o) {
+  if (j.is_string()) {
+    o.window = get_duration(j, path);
+    return;
+  }
+  if (!j.is_object()) bad(path, "expected a duration such as \"30s\" or an object");
+  only(j, path, {"window", "min_weight_fraction", "aggression"});
+  const json* window = find(j, "window");
+  if (!window) bad(member(path, "window"), "required");
+  o.window = get_duration(*window, member(path, "window"));
+  if (auto* v = find(j, "min_weight_fraction"))
+    o.min_weight_fraction = get_double(*v, member(path, "min_weight_fraction"), 0, 1);
+  if (auto* v = find(j, "aggression"))
+    o.aggression = get_double(*v, member(path, "aggression"), 0, 1000);
+}
+
+// "policy_options": one flat object; each policy reads what it uses.
+void parse_policy_options(const json& j, const std::string& path, lb::policy_options& o) {
+  expect_object(j, path);
+  only(j, path, {"choice_count", "decay_time", "failure_penalty", "points_per_weight",
+                 "table_size", "balance_factor"});
+  if (auto* v = find(j, "choice_count")) {
+    const auto n = static_cast<std::uint32_t>(get_uint(*v, member(path, "choice_count"), 2, 100));
+    o.least_request.choice_count = n;
+    o.peak_ewma.choice_count = n;
+  }
+  if (auto* v = find(j, "decay_time"))
+    o.peak_ewma.decay_time = get_duration(*v, member(path, "decay_time"));
+  if (auto* v = find(j, "failure_penalty"))
+    o.peak_ewma.failure_penalty = get_duration(*v, member(path, "failure_penalty"));
+  if (auto* v = find(j, "points_per_weight"))
+    o.ring_hash.points_per_weight =
+        static_cast<std::uint32_t>(get_uint(*v, member(path, "points_per_weight"), 1, 100'000));
+  if (auto* v = find(j, "table_size"))
+    o.maglev.table_size =
+        static_cast<std::uint32_t>(get_uint(*v, member(path, "table_size"), 2, 16'777'259));
+  if (auto* v = find(j, "balance_factor")) {
+    const double f = get_double(*v, member(path, "balance_factor"), 0, 100);
+    o.ring_hash.bounded_load.balance_factor = f;
+    o.maglev.bounded_load.balance_factor = f;
+  }
+}
+
+// The policy library's own checks (a prime table size, a zero duration...),
+// reported under the JSON path the value came from.
+void validate_policy(const lb::policy_options& o, const std::string& path) {
+  try {
+    lb::validate(o);
+  } catch (const core::config_error& e) {
+    static constexpr std::pair<std::string_view, std::string_view> where[] = {
+        {"lb.slow_start.", "slow_start."},
+        {"lb.least_request.", "policy_options."},
+        {"lb.peak_ewma.", "policy_options."},
+        {"lb.ring_hash.bounded_load.", "policy_options."},
+        {"lb.ring_hash.", "policy_options."},
+        {"lb.maglev.bounded_load.", "policy_options."},
+        {"lb.maglev.", "policy_options."},
+    };
+    std::string field = e.field();
+    for (const auto& [from, to] : where) {
+      if (field.rfind(from, 0) == 0) {
+        field = member(path, std::string(to) + field.substr(from.size()));
+        break;
+      }
+    }
+    const std::string what = e.what();
+    const auto colon = what.find(": ");
+    bad(field, colon == std::string::npos ? what : what.substr(colon + 2));
+  }
+}
+
 void parse_outlier(const json& j, const std::string& path, lb::outlier_options& o) {
   expect_object(j, path);
   only(j, path, {"enabled", "consecutive_5xx", "consecutive_gateway_failure", "base_ejection_time",
@@ -160,8 +233,8 @@ void parse_outlier(const json& j, const std::string& path, lb::outlier_options& 
 
 cluster_config parse_cluster(const json& j, const std::string& path) {
   expect_object(j, path);
-  only(j, path, {"name", "policy", "endpoints", "health", "outlier", "panic_threshold", "slow_start",
-                 "hash_on"});
+  only(j, path, {"name", "policy", "policy_options", "endpoints", "health", "outlier",
+                 "panic_threshold", "slow_start", "hash_on"});
   cluster_config c;
   const json* name = find(j, "name");
   if (!name) bad(member(path, "name"), "required");
@@ -202,7 +275,10 @@ cluster_config parse_cluster(const json& j, const std::string& path) {
   if (auto* v = find(j, "panic_threshold"))
     c.options.panic_threshold = get_double(*v, member(path, "panic_threshold"), 0, 1);
   if (auto* v = find(j, "slow_start"))
-    c.options.policy_config.slow_start.window = get_duration(*v, member(path, "slow_start"));
+    parse_slow_start(*v, member(path, "slow_start"), c.options.policy_config.slow_start);
+  if (auto* v = find(j, "policy_options"))
+    parse_policy_options(*v, member(path, "policy_options"), c.options.policy_config);
+  validate_policy(c.options.policy_config, path);
   if (auto* v = find(j, "hash_on")) {
     const std::string p = member(path, "hash_on");
     const std::string text = get_string(*v, p);
@@ -408,10 +484,12 @@ const route_config* match_route(const std::vector<route_config>& routes, std::st
 
 config parse_config(const json& j) {
   expect_object(j, "");
-  only(j, "", {"workers", "admin", "proxy", "listeners", "clusters"});
+  only(j, "", {"workers", "admin", "max_request_body", "proxy", "listeners", "clusters"});
   config c;
   if (auto* v = find(j, "workers")) c.workers = get_uint(*v, "workers", 0, 256);
   if (auto* v = find(j, "admin")) c.admin = parse_listen_address(get_string(*v, "admin"), "admin");
+  if (auto* v = find(j, "max_request_body"))
+    c.max_request_body = get_uint(*v, "max_request_body", 0, std::uint64_t{1} << 50);
   if (auto* v = find(j, "proxy")) parse_proxy(*v, "proxy", c.proxy);
 
   // Clusters: required unless every listener is a forward proxy (checked

@@ -152,6 +152,70 @@ TEST(ProxyConfig, ErrorsNameTheJsonPath) {
   EXPECT_EQ(error_field(tcp), "listeners[0].allowed_hosts");
 }
 
+TEST(ProxyConfig, PolicyOptionsReachEveryPolicyThatUsesThem) {
+  json j = minimal();
+  j["clusters"][0]["policy"] = "maglev";
+  j["clusters"][0]["policy_options"] = {{"choice_count", 3},      {"decay_time", "5s"},
+                                        {"failure_penalty", "2s"}, {"points_per_weight", 40},
+                                        {"table_size", 251},       {"balance_factor", 1.25}};
+  j["clusters"][0]["slow_start"] = {{"window", "20s"}, {"min_weight_fraction", 0.2}, {"aggression", 2}};
+  const lb::policy_options o = parse_config(j).clusters[0].options.policy_config;
+  EXPECT_EQ(o.least_request.choice_count, 3u);
+  EXPECT_EQ(o.peak_ewma.choice_count, 3u);
+  EXPECT_EQ(o.peak_ewma.decay_time, std::chrono::seconds(5));
+  EXPECT_EQ(o.peak_ewma.failure_penalty, std::chrono::seconds(2));
+  EXPECT_EQ(o.ring_hash.points_per_weight, 40u);
+  EXPECT_EQ(o.maglev.table_size, 251u);
+  EXPECT_DOUBLE_EQ(o.ring_hash.bounded_load.balance_factor, 1.25);
+  EXPECT_DOUBLE_EQ(o.maglev.bounded_load.balance_factor, 1.25);
+  EXPECT_EQ(o.slow_start.window, std::chrono::seconds(20));
+  EXPECT_DOUBLE_EQ(o.slow_start.min_weight_fraction, 0.2);
+  EXPECT_DOUBLE_EQ(o.slow_start.aggression, 2.0);
+
+  // Left out, each keeps the library's default.
+  const lb::policy_options d = parse_config(minimal()).clusters[0].options.policy_config;
+  EXPECT_EQ(d.maglev.table_size, lb::maglev_options{}.table_size);
+  EXPECT_EQ(d.ring_hash.bounded_load.balance_factor, 0.0);
+}
+
+TEST(ProxyConfig, BadPolicyOptionsNameTheirJsonPath) {
+  auto with = [](json options) {
+    json j = minimal();
+    j["clusters"][0]["policy_options"] = std::move(options);
+    return j;
+  };
+  // Checked by the policy library, reported where the value was written.
+  EXPECT_EQ(error_field(with({{"table_size", 65536}})), "clusters[0].policy_options.table_size");
+  EXPECT_EQ(error_field(with({{"balance_factor", 0.5}})),
+            "clusters[0].policy_options.balance_factor");
+  EXPECT_EQ(error_field(with({{"decay_time", "0ms"}})), "clusters[0].policy_options.decay_time");
+  // Checked by the parser.
+  EXPECT_EQ(error_field(with({{"choice_count", 1}})), "clusters[0].policy_options.choice_count");
+  EXPECT_EQ(error_field(with({{"points_per_weight", "many"}})),
+            "clusters[0].policy_options.points_per_weight");
+  EXPECT_EQ(error_field(with({{"ring_size", 10}})), "clusters[0].policy_options.ring_size");
+  EXPECT_EQ(error_field(with(json::array())), "clusters[0].policy_options");
+
+  json slow = minimal();
+  slow["clusters"][0]["slow_start"] = {{"window", "10s"}, {"min_weight_fraction", 0}};
+  EXPECT_EQ(error_field(slow), "clusters[0].slow_start.min_weight_fraction");
+  slow["clusters"][0]["slow_start"] = {{"min_weight_fraction", 0.5}};
+  EXPECT_EQ(error_field(slow), "clusters[0].slow_start.window");
+  slow["clusters"][0]["slow_start"] = 30;
+  EXPECT_EQ(error_field(slow), "clusters[0].slow_start");
+}
+
+TEST(ProxyConfig, RequestBodiesAreUnlimitedUnlessASizeIsGiven) {
+  EXPECT_EQ(parse_config(minimal()).max_request_body, 0u);  // 0: no limit
+  json j = minimal();
+  j["max_request_body"] = 1 << 20;
+  EXPECT_EQ(parse_config(j).max_request_body, 1u << 20);
+  j["max_request_body"] = "1m";
+  EXPECT_EQ(error_field(j), "max_request_body");
+  j["max_request_body"] = -1;
+  EXPECT_EQ(error_field(j), "max_request_body");
+}
+
 TEST(ProxyConfig, Durations) {
   EXPECT_EQ(parse_duration("250ms", "f"), 250ms);
   EXPECT_EQ(parse_duration("5s", "f"), 5s);

@@ -36,6 +36,7 @@
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -85,6 +86,10 @@ struct cluster_config {
 struct config {
   std::size_t workers = 0;  // 0: one per core
   std::optional<asio::ip::tcp::endpoint> admin;
+  // Largest request body the HTTP listeners take, in bytes ("max_request_body");
+  // 0, the default, sets no limit: the proxy streams bodies on without
+  // holding them, so their size costs it no memory.
+  std::uint64_t max_request_body = 0;
   reverse_proxy_options proxy;  // shared by every route, then adjusted per route
   std::vector<listener_config> listeners;
   std::vector<cluster_config> clusters;
