@@ -89,6 +89,7 @@ struct client_connection {
   std::variant<tcp::socket, net::tls::stream> transport;
   core::byte_buffer in;
   response_parser parser;
+  std::string head_out;  // the request head being sent: its storage kept for the next one
   tcp::endpoint peer;
   steady::time_point idle_since;
 
@@ -234,6 +235,18 @@ struct client_state : std::enable_shared_from_this<client_state> {
   }
 
   // Closes idle connections that went idle at or before `cutoff`.
+  // Closes the idle connections to `key`: after one of them turned out to
+  // be closed by the server, the others, opened to the same server, most
+  // likely are too (it restarted, or died), so a retry opens a new one.
+  void drop_idle(const std::string& key) {
+    auto it = pools.find(key);
+    if (it == pools.end()) return;
+    origin_pool& p = it->second;
+    for (auto& c : p.idle) c->close();
+    p.open -= p.idle.size();
+    p.idle.clear();
+  }
+
   void close_idle(steady::time_point cutoff) {
     for (auto it = pools.begin(); it != pools.end();) {
       origin_pool& p = it->second;
@@ -357,6 +370,24 @@ struct call_context {
   client_observer* observer() const { return opts.observer; }
 
   // --- acquiring a connection --------------------------------------------------
+
+  // The usual case without a coroutine frame: an idle connection to reuse.
+  // Empty when acquire() must run (no idle connection, or the one found
+  // has to be checked or replaced).
+  std::optional<lease> take_idle(const std::string& key) {
+    client_state& s = *st;
+    auto it = s.pools.find(key);
+    if (it == s.pools.end() || it->second.idle.empty()) return std::nullopt;
+    client_connection& c = *it->second.idle.back();
+    const auto idle = steady::now() - c.idle_since;
+    if (idle >= s.opt.check_idle_after || idle >= s.opt.idle_timeout) return std::nullopt;
+    std::optional<lease> l;
+    l.emplace(st, key);
+    l->conn = std::move(it->second.idle.back());
+    it->second.idle.pop_back();
+    l->reused = true;
+    return l;
+  }
 
   asio::awaitable<result<lease>> acquire(const std::string& key) {
     client_state& s = *st;
@@ -555,12 +586,11 @@ struct call_context {
   }
 
   steady::time_point first_byte_from;
-  std::string head_out;             // the request head being sent (reused per hop)
   std::string origin_form_scratch;  // the URL's path and query, for build_head
 
-  // Builds the request head for `h` on route `r`.
-  void build_head(const hop& h, const route& r, bool chunked, std::uint64_t length) {
-    std::string& out = head_out;
+  // Builds the request head for `h` on route `r` into `out`.
+  void build_head(std::string& out, const hop& h, const route& r, bool chunked,
+                  std::uint64_t length) {
     out.clear();
     const std::string_view path =
         h.request_target.empty() ? std::string_view(origin_form_scratch = h.target.origin_form())
@@ -631,8 +661,10 @@ struct call_context {
   // Sends the request on `c` and reads the response head; the body is
   // read with next_piece(). `any` says whether a byte of the response
   // arrived (a failure before one may be retried).
-  asio::awaitable<result<client_response>> exchange_head(client_connection& c, const hop& h,
-                                                          const route& r, bool& any) {
+  // The head goes into `res` (the caller's, so that it is not carried in
+  // this frame and again in the frames above it).
+  asio::awaitable<std::error_code> exchange_head(client_connection& c, const hop& h, const route& r,
+                                                 bool& any, client_response& res) {
     client_state& s = *st;
     exchange_socket = &c.socket();
     net::deadline& dl = deadline();
@@ -646,24 +678,24 @@ struct call_context {
         std::uint64_t v = 0;
         const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
         if (cl->empty() || cl->size() > 18 || !std::all_of(cl->begin(), cl->end(), digit))
-          co_return unexpected(make_error_code(std::errc::invalid_argument));
+          co_return make_error_code(std::errc::invalid_argument);
         for (char ch : *cl) v = v * 10 + static_cast<std::uint64_t>(ch - '0');
         declared = v;
       }
     }
     const bool chunked = streamed && !declared;
-    build_head(h, r, chunked, streamed ? declared.value_or(0) : body.size());
-    if (observer()) observer()->on_request_head(head_out);
+    build_head(c.head_out, h, r, chunked, streamed ? declared.value_or(0) : body.size());
+    if (observer()) observer()->on_request_head(c.head_out);
 
     // Sending is bounded by the total deadline only (a large upload may
     // take long); the first-byte deadline starts once the request is out.
     clock.arm(dl, s.opt.request_timeout, client_error::request_timeout);
-    const std::array<asio::const_buffer, 2> first = {asio::buffer(head_out), asio::buffer(body)};
+    const std::array<asio::const_buffer, 2> first = {asio::buffer(c.head_out), asio::buffer(body)};
     auto [wec, wn] = co_await c.write(first);
-    if (dl.expired()) co_return unexpected(make_error_code(clock.current));
-    if (wec) co_return unexpected(make_error_code(client_error::connection_closed));
+    if (dl.expired()) co_return make_error_code(clock.current);
+    if (wec) co_return make_error_code(client_error::connection_closed);
     if (streamed) {
-      if (auto ec = co_await send_stream(c, dl, chunked, declared)) co_return unexpected(ec);
+      if (auto ec = co_await send_stream(c, dl, chunked, declared)) co_return ec;
     }
     first_byte_from = steady::now();
     clock.arm(dl, s.opt.first_byte_timeout, client_error::first_byte_timeout);
@@ -673,19 +705,20 @@ struct call_context {
     const method m = parse_method(h.method);
     c.parser.expect(m);
     for (;;) {
-      if (auto ec = co_await read_head(c, dl, any)) co_return unexpected(ec);
+      if (auto ec = co_await read_head(c, dl, any)) co_return ec;
       if (!c.parser.head().interim()) break;
       c.in.consume(c.parser.head_size());
       c.parser.reset();
     }
     const response_head& head = c.parser.head();
-    client_response res;
     res.status = head.status;
     res.reason = std::string(head.reason);
     res.version_minor = head.version_minor;
     res.remote = c.peer;
+    res.headers.clear();  // a retried exchange fills the same response again
+    res.headers.reserve(head.headers.size(), c.parser.head_size());
     for (const auto& f : head.headers)
-      if (auto added = res.headers.add(f.name, f.value); !added) co_return unexpected(added.error());
+      if (auto added = res.headers.add(f.name, f.value); !added) co_return added.error();
     if (observer()) observer()->on_response_head(c.in.view().substr(0, c.parser.head_size()));
     c.in.consume(c.parser.head_size());
     body_framing = head.framing;
@@ -698,13 +731,13 @@ struct call_context {
     // followed has its body read (to keep the connection) and dropped.
     clock.arm(dl, s.opt.request_timeout, client_error::request_timeout);
     passing = following && is_followed_redirect(res.status);
-    if (body_framing == framing::tunnel) co_return std::move(res);  // 101: not ours to speak
+    if (body_framing == framing::tunnel) co_return std::error_code{};  // 101: not ours to speak
     if (!passing && opts.on_head) opts.on_head(res);
     if (s.opt.decode_content && !passing && res.status != 204 && res.status != 304 &&
         m != method::head) {
       if (auto ce = res.headers.get("Content-Encoding")) {
         auto coding = parse_content_encoding(*ce);
-        if (!coding) co_return unexpected(coding.error());
+        if (!coding) co_return coding.error();
         if (*coding != content_coding::identity) {
           decoder.emplace(*coding, decoder_options{.max_output = s.opt.limits.max_body});
           res.headers.erase("Content-Encoding");
@@ -712,7 +745,7 @@ struct call_context {
         }
       }
     }
-    co_return std::move(res);
+    co_return std::error_code{};
   }
 
   // The next piece of the current response's body (decoded if a decoder
@@ -830,22 +863,26 @@ struct call_context {
   // Starts one hop: a connection from the pool (or a new one), the request
   // and the response head, with the stale-connection retry. On success the
   // connection stays in `current` for the body.
-  asio::awaitable<result<client_response>> start_hop(const hop& h) {
+  asio::awaitable<std::error_code> start_hop(const hop& h, client_response& res) {
     auto routed = route_for(st->opt, h.target);
-    if (!routed) co_return unexpected(routed.error());
+    if (!routed) co_return routed.error();
     const route& r = *routed;
     const bool replayable = !(h.has_body && req.body_source);
     for (unsigned attempt = 0;; ++attempt) {
-      auto got = co_await acquire(r.key);
-      if (!got) co_return unexpected(got.error());
-      current.emplace(std::move(*got));
+      if (auto idle = take_idle(r.key)) {
+        current.emplace(std::move(*idle));
+      } else {
+        auto got = co_await acquire(r.key);
+        if (!got) co_return got.error();
+        current.emplace(std::move(*got));
+      }
       lease& l = *current;
       timing.dns = timing.connect = timing.tls = microseconds{0};
       timing.reused = l.reused;
       if (!l.conn) {
         if (auto ec = co_await open(l, h.target, r)) {
           current.reset();
-          co_return unexpected(ec);
+          co_return ec;
         }
       } else {
         ++st->counters.connections_reused;
@@ -853,37 +890,38 @@ struct call_context {
       }
       const bool reused = l.reused;
       bool any = false;
-      auto res = co_await exchange_head(*l.conn, h, r, any);
-      if (res) co_return std::move(res);
+      const std::error_code ec = co_await exchange_head(*l.conn, h, r, any, res);
+      if (!ec) co_return ec;
       finish_hop(false);  // closes the connection
-      const bool timed_out = res.error() == std::errc::timed_out;
+      const bool timed_out = ec == std::errc::timed_out;
       if (reused && !any && !timed_out && attempt == 0 && replayable && is_idempotent(h.method)) {
         ++st->counters.retries;
         ++timing.retries;
-        if (observer()) observer()->on_retry(res.error());
+        if (observer()) observer()->on_retry(ec);
+        st->drop_idle(r.key);
         continue;
       }
-      co_return unexpected(res.error());
+      co_return ec;
     }
   }
 
   // One whole hop for send(): the head, then the body into the response
   // (or the sink); a followed redirect's body is dropped.
   asio::awaitable<result<client_response>> run_hop(const hop& h) {
-    auto res = co_await start_hop(h);
-    if (!res) co_return unexpected(res.error());
+    client_response res;
+    if (auto ec = co_await start_hop(h, res)) co_return unexpected(ec);
     client_connection& c = *current->conn;
     // A body of known length read into memory gets its whole size at once:
     // one allocation, no copy on growth.
     if (!decoder && !opts.sink && !passing && body_framing == framing::content_length)
-      res->body.reserve(c.parser.head().content_length);
+      res.body.reserve(c.parser.head().content_length);
     for (;;) {
       auto piece = co_await next_piece(c);
       if (!piece) co_return unexpected(piece.error());
       if (piece->empty()) break;
       if (passing) continue;
       if (!opts.sink) {
-        res->body.append(*piece);
+        res.body.append(*piece);
         continue;
       }
       if (auto ec = co_await opts.sink(*piece)) co_return unexpected(ec);
@@ -937,8 +975,9 @@ asio::awaitable<result<client_response>> client::get(std::string url, call_optio
 namespace detail {
 namespace {
 
-// Checks a request and makes its first hop.
-result<hop> first_hop(const client_request& req) {
+// Checks a request and makes its first hop, taking over its fields (the
+// call reads them from the hop only).
+result<hop> first_hop(client_request& req) {
   if (!is_token(req.method)) return unexpected(make_error_code(client_error::bad_url));
   if (!req.target.empty() && req.target.front() != '/' && req.target != "*")
     return unexpected(make_error_code(client_error::bad_url));
@@ -949,7 +988,7 @@ result<hop> first_hop(const client_request& req) {
   hop h;
   h.method = req.method;
   h.target = std::move(*target);
-  h.headers = req.headers;
+  h.headers = std::move(req.headers);
   h.has_body = !req.body.empty() || static_cast<bool>(req.body_source);
   h.request_target = req.target;
   return h;
@@ -1056,9 +1095,7 @@ asio::awaitable<result<client_stream>> client::open(client_request req, call_opt
   if (!first) co_return unexpected(first.error());
   auto state = std::make_unique<detail::stream_state>(state_, std::move(req), std::move(opts));
   state->call.opts.sink = nullptr;  // the caller reads the body itself
-  auto res = co_await state->call.start_hop(*first);
-  if (!res) co_return unexpected(res.error());
-  state->res = std::move(*res);
+  if (auto ec = co_await state->call.start_hop(*first, state->res)) co_return unexpected(ec);
   state->res.url = first->target.to_string();
   if (state->call.body_framing == framing::tunnel) {
     // No body: the connection is the caller's now, past the total deadline
