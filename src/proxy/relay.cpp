@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "trellis/codec/ascii.hpp"
 #include "trellis/proxy/forwarding.hpp"
 
 namespace trellis::proxy::detail {
@@ -31,15 +32,33 @@ void answer_502(http::response& res, const relay_settings& s, std::string text) 
 void upstream_fields(const http::request& req, http::fields& out,
                      const forwarding_options& forwarding) {
   const auto lines = req.headers();
-  out.reserve(lines.size() + 6, 512);
-  for (const auto& f : lines) (void)out.add(f.name, f.value);
-  remove_hop_by_hop(out);
+  // Room for the client's lines and the forwarding fields added below,
+  // so that the copy allocates once.
+  std::size_t bytes = 256;
+  for (const auto& f : lines) bytes += f.name.size() + f.value.size();
+  out.reserve(lines.size() + 8, bytes);
+  // Hop-by-hop fields, those Connection names, Expect (answered here) and a
+  // Content-Length the body is not framed by are left out as the lines
+  // are copied: cheaper than copying them and erasing them after.
+  bool connection = false;
+  for (const auto& f : lines) connection = connection || codec::iequals(f.name, "Connection");
+  const auto named_by_connection = [&](std::string_view name) {
+    for (const auto& f : lines)
+      if (codec::iequals(f.name, "Connection") && http::has_token(f.value, name)) return true;
+    return false;
+  };
+  const bool framed_by_length = req.head().framing == http::framing::content_length;
+  for (const auto& f : lines) {
+    if (is_hop_by_hop(f.name) || codec::iequals(f.name, "Expect") ||
+        (!framed_by_length && codec::iequals(f.name, "Content-Length")) ||
+        (connection && named_by_connection(f.name)))
+      continue;
+    (void)out.add(f.name, f.value);
+  }
   if (req.head().upgrade) {  // asked of the next hop again: the Upgrade is this hop's own
     (void)out.add("Connection", "upgrade");
     (void)out.add("Upgrade", req.header("Upgrade"));
   }
-  out.erase("Expect");
-  if (req.head().framing != http::framing::content_length) out.erase("Content-Length");
   downstream_info down;
   down.peer = req.remote_endpoint().address();
   down.secure = req.secure();

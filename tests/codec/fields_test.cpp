@@ -102,6 +102,25 @@ TEST(fields, refuses_crlf_and_nul_in_values_so_no_header_can_be_injected) {
   EXPECT_EQ(wire(f), "A: 1\r\n");  // nothing changed
 }
 
+TEST(fields, a_value_is_judged_octet_by_octet_wherever_the_octet_sits) {
+  // is_field_value looks at eight octets at a time: every octet value, at
+  // every position of values shorter and longer than a word, must get the
+  // answer of the rule itself (no control character but tab; no DEL).
+  const auto allowed = [](int u) { return (u >= 0x20 || u == '\t') && u != 0x7F; };
+  for (std::size_t size = 1; size <= 19; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int u = 0; u < 256; ++u) {
+        std::string v(size, 'a');
+        v[at] = static_cast<char>(u);
+        ASSERT_EQ(is_field_value(v), allowed(u)) << "octet " << u << " at " << at << " of " << size;
+      }
+    }
+  }
+  EXPECT_TRUE(is_field_value(""));
+  EXPECT_TRUE(is_field_value("\t\t\t\t\t\t\t\t\t"));
+  EXPECT_TRUE(is_field_value("\x80\xff\x7e\x20\x21\x80\xff\x7e\x20"));
+}
+
 TEST(fields, refuses_names_that_are_not_tokens) {
   fields f;
   for (std::string_view bad :

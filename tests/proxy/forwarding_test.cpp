@@ -99,6 +99,16 @@ TEST(SetForwardingFields, Ipv6AndMappedPeers) {
   EXPECT_EQ(g.get("X-Forwarded-For"), "192.0.2.1");
 }
 
+TEST(SetForwardingFields, AddressesAreWrittenAsTheirUsualText) {
+  for (const char* a : {"0.0.0.0", "255.255.255.255", "10.200.3.40", "192.0.2.1"}) {
+    EXPECT_EQ(proxy::forwarded_for(asio::ip::make_address(a)), a);
+    EXPECT_EQ(proxy::forwarded_node(asio::ip::make_address(a)), a);
+  }
+  EXPECT_EQ(proxy::forwarded_for(asio::ip::make_address("::ffff:10.1.2.3")), "10.1.2.3");
+  EXPECT_EQ(proxy::forwarded_for(asio::ip::make_address("2001:db8::1")), "2001:db8::1");
+  EXPECT_EQ(proxy::forwarded_node(asio::ip::make_address("2001:db8::1")), "\"[2001:db8::1]\"");
+}
+
 TEST(SetForwardingFields, EachFieldFamilyCanBeTurnedOff) {
   forwarding_options o;
   o.x_forwarded = false;

@@ -37,6 +37,11 @@ namespace trellis::proxy {
 // TE, Transfer-Encoding and Upgrade.
 void remove_hop_by_hop(http::fields& f);
 
+// Whether `name` is one of the fields that describe one connection only
+// (Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding,
+// Upgrade), which remove_hop_by_hop drops along with those Connection names.
+bool is_hop_by_hop(std::string_view name) noexcept;
+
 struct forwarding_options {
   // Peers whose forwarding fields are believed and appended to. Empty (the
   // default): nobody's; every request starts a new chain.
