@@ -464,10 +464,15 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
   const std::function<std::shared_ptr<void>()> hold = [&]() -> std::shared_ptr<void> {
     return std::make_shared<held_host>(*chosen, std::move(snapshot));
   };
-  std::function<void(std::error_code)> on_broken = [&ws, this, address = chosen->address()](
-                                                       std::error_code ec) {
+  // A body that breaks off counts against its host as a gateway failure:
+  // its head was reported as a success when it came, and a backend that
+  // keeps dying in the middle of bodies must still end up ejected. (`chosen`
+  // is kept alive by `hold` while a streamed body is relayed.)
+  std::function<void(std::error_code)> on_broken = [&ws, this, host = chosen,
+                                                    address = chosen->address()](std::error_code ec) {
     ws.errors[static_cast<int>(failure::bad_response)]->add();
     bump(ws.n_bad);
+    cluster_->report(*host, lb::response_outcome{});  // status 0: no whole response
     core::log::info("upstream response broke",
                     {{"cluster", cluster_->name()}, {"host", address}, {"error", ec.message()}});
   };

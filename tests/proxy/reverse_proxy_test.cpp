@@ -420,7 +420,11 @@ TEST(ReverseProxy, BrokenUpstreamFramingCutsTheResponseShort) {
     raw_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
     raw_server::send_all(fd, std::string(200'000, 'b'));
   });
-  proxy_rig rig({address_of(backend.port())});
+  // One gateway failure ejects, so the broken body's report shows.
+  lb::cluster_options co;
+  co.outlier.consecutive_gateway_failure = 1;
+  co.outlier.max_ejection_percent = 100;
+  proxy_rig rig({address_of(backend.port())}, {}, co);
   raw_client c(rig.port(), 10s);
   ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto r = c.read_response();
@@ -429,6 +433,10 @@ TEST(ReverseProxy, BrokenUpstreamFramingCutsTheResponseShort) {
   EXPECT_FALSE(r);
   EXPECT_TRUE(c.wait_closed(5s));
   EXPECT_EQ(rig.proxy().stats().bad_responses, 1u);
+  // The head was a 200, but the host broke the body: that counts against it.
+  const auto hosts = rig.cluster().status();
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_TRUE(hosts[0].ejected);
 }
 
 TEST(ReverseProxy, BrokenSmallResponseBecomes502) {
@@ -436,12 +444,18 @@ TEST(ReverseProxy, BrokenSmallResponseBecomes502) {
     raw_server::read_head(fd);
     raw_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
   });
-  proxy_rig rig({address_of(backend.port())});
+  lb::cluster_options co;
+  co.outlier.consecutive_gateway_failure = 1;
+  co.outlier.max_ejection_percent = 100;
+  proxy_rig rig({address_of(backend.port())}, {}, co);
   auto r = rig.get("/");
   ASSERT_TRUE(r);
   // Nothing had gone to the client yet: it gets a clean 502 instead.
   EXPECT_EQ(r->status, 502);
   EXPECT_EQ(rig.proxy().stats().bad_responses, 1u);
+  const auto hosts = rig.cluster().status();
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_TRUE(hosts[0].ejected);
 }
 
 TEST(ReverseProxy, ReusesUpstreamConnections) {
