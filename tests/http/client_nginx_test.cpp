@@ -5,37 +5,24 @@
 // chunked), gzip decoded with decode_content, TLS with the test CA, HEAD
 // and 404.
 //
-// Each test starts its own nginx as a child process: a configuration in a
-// fresh temporary directory, `daemon off` and `master_process off` (one
-// process, which the test stops with SIGTERM), logs in that directory, a
-// free port on 127.0.0.1. Only modules built into Debian's nginx-light are
-// used (core, ssl, gzip, ssi, headers). Without nginx the tests skip
-// visibly. The client runs through run_bounded, so a hang fails the test.
-#include <arpa/inet.h>
+// Each test starts its own nginx as a child process (support/nginx_server.hpp:
+// a configuration in a fresh temporary directory, one process, a free port
+// on 127.0.0.1, only modules built into Debian's nginx-light). Without
+// nginx the tests skip visibly. The client runs through run_bounded, so a
+// hang fails the test.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
-#include <cerrno>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <optional>
 #include <random>
-#include <sstream>
-#include <stdexcept>
 #include <string>
-#include <system_error>
-#include <thread>
+#include <vector>
 
 #include "support/certs.hpp"
 #include "support/loop.hpp"
-#include "support/process.hpp"
+#include "support/nginx_server.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/http/client.hpp"
 #include "trellis/net/tls.hpp"
@@ -43,182 +30,14 @@
 namespace trellis::http {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test::nginx_server;
 using test::run_bounded;
 using ::testing::HasSubstr;
-
-// nginx lives in /usr/sbin, which a non-root PATH may lack.
-std::optional<std::string> find_nginx() {
-  if (auto p = test::find_program("nginx")) return p;
-  return test::find_program("/usr/sbin/nginx");
-}
-
-#define REQUIRE_NGINX()                                                                    \
-  do {                                                                                     \
-    if (!find_nginx())                                                                     \
-      GTEST_SKIP() << "needs the `nginx` program (Debian package nginx-light) on PATH or " \
-                      "in /usr/sbin";                                                      \
-  } while (0)
 
 dns::resolver local_resolver(asio::any_io_executor ex) {
   return dns::resolver(std::move(ex), dns::resolver_options{});
 }
-
-// A port nobody listens on right now (the kernel's pick for port 0). Another
-// process may take it before nginx does: nginx_server retries then.
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts_connections(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const fs::path& p, std::string_view bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + p.string());
-}
-
-// One nginx process serving <dir>/www on 127.0.0.1:<port> (TLS when given
-// a certificate), with these locations:
-//   /            static files; every response (404 included) carries
-//                X-Connection: $connection and X-Connection-Requests:
-//                $connection_requests, so a test sees which TCP connection
-//                answered and how many requests it has carried;
-//   /gzip/       gzip on for text/plain, even for the smallest file;
-//   /ssi/        SSI on (.html): the filter drops Content-Length, so the
-//                response is chunked;
-//   /limited/    keepalive_requests 3: nginx closes after the 3rd request
-//                (saying Connection: close in its response);
-//   /short/      keepalive_timeout 1s: nginx closes an idle connection
-//                after a second.
-// The destructor stops nginx (SIGTERM, then SIGKILL) and removes the
-// directory.
-class nginx_server {
- public:
-  explicit nginx_server(const test::cert_and_key* tls = nullptr) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/trellis-nginx-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      throw std::system_error(errno, std::system_category(), "mkdtemp " + tmpl);
-    dir_ = tmpl;
-    fs::create_directories(dir_ / "www");
-    fs::create_directories(dir_ / "tmp");
-    std::string why;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_port();
-      write_file(dir_ / "nginx.conf", config(tls));
-      fs::remove(dir_ / "nginx.pid");
-      proc_.emplace(std::vector<std::string>{*find_nginx(), "-p", dir_.string() + "/", "-c",
-                                             (dir_ / "nginx.conf").string(), "-e",
-                                             (dir_ / "error.log").string()});
-      // nginx writes its pid file only once its listening socket is bound
-      // (a port taken meanwhile makes it exit instead, after ~2.5 s of
-      // retries), so the pid file says the port is nginx's.
-      for (int i = 0; i < 200 && proc_->running(); ++i) {
-        if (fs::exists(dir_ / "nginx.pid") && accepts_connections(port_)) return;
-        std::this_thread::sleep_for(50ms);
-      }
-      // Exited (the port was taken meanwhile, or a bad configuration) or
-      // never listened: try another port.
-      proc_->kill();
-      why = "nginx did not start: " + proc_->err() + read_file(dir_ / "error.log");
-      proc_.reset();
-    }
-    cleanup();
-    throw std::runtime_error(why);
-  }
-  ~nginx_server() { cleanup(); }
-  nginx_server(const nginx_server&) = delete;
-  nginx_server& operator=(const nginx_server&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  std::string url(std::string_view path, std::string_view scheme = "http",
-                  std::string_view host = "127.0.0.1") const {
-    return std::string(scheme) + "://" + std::string(host) + ":" + std::to_string(port_) +
-           std::string(path);
-  }
-  // Writes `bytes` under the document root, at `path` ("/gzip/a.txt").
-  void put(std::string_view path, std::string_view bytes) const {
-    write_file(dir_ / "www" / fs::path(path).relative_path(), bytes);
-  }
-  // The error log so far, for assertion messages.
-  std::string error_log() const { return read_file(dir_ / "error.log"); }
-
- private:
-  std::string config(const test::cert_and_key* tls) const {
-    const std::string d = dir_.string();
-    std::string c;
-    c += "daemon off;\nmaster_process off;\nworker_processes 1;\n";
-    c += "pid " + d + "/nginx.pid;\n";
-    c += "error_log " + d + "/error.log info;\n";
-    c += "events { worker_connections 64; }\n";
-    c += "http {\n";
-    c += "  access_log " + d + "/access.log;\n";
-    for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"})
-      c += std::string("  ") + t + "_temp_path " + d + "/tmp/" + t + ";\n";
-    c += "  types { text/plain txt; text/html html; application/octet-stream bin; }\n";
-    c += "  default_type application/octet-stream;\n";
-    c += "  keepalive_timeout 60s;\n  keepalive_requests 1000;\n";
-    c += "  server {\n";
-    c += "    listen 127.0.0.1:" + std::to_string(port_) + (tls ? " ssl" : "") + ";\n";
-    c += "    server_name localhost;\n";
-    c += "    root " + d + "/www;\n";
-    if (tls) {
-      c += "    ssl_certificate " + tls->cert_file + ";\n";
-      c += "    ssl_certificate_key " + tls->key_file + ";\n";
-      c += "    ssl_protocols TLSv1.2 TLSv1.3;\n";
-    }
-    c += "    add_header X-Connection $connection always;\n";
-    c += "    add_header X-Connection-Requests $connection_requests always;\n";
-    c += "    location /gzip/ { gzip on; gzip_types text/plain; gzip_min_length 0; }\n";
-    c += "    location /ssi/ { ssi on; }\n";
-    c += "    location /limited/ { keepalive_requests 3; }\n";
-    c += "    location /short/ { keepalive_timeout 1s; }\n";
-    c += "  }\n}\n";
-    return c;
-  }
-
-  void cleanup() {
-    if (proc_) {
-      proc_->terminate();
-      proc_->wait_or_kill(3s);
-      proc_.reset();
-    }
-    std::error_code ignored;
-    if (!dir_.empty()) fs::remove_all(dir_, ignored);
-    dir_.clear();
-  }
-
-  fs::path dir_;
-  std::uint16_t port_ = 0;
-  std::optional<test::process> proc_;
-};
 
 // Records the raw heads a call sent and received.
 struct head_recorder : client_observer {
