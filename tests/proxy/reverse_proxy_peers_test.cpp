@@ -41,6 +41,7 @@
 #include "support/http_server.hpp"
 #include "support/nginx_server.hpp"
 #include "support/process.hpp"
+#include "support/proxy_rig.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/http/server.hpp"
 
@@ -73,51 +74,7 @@ constexpr bool sanitized = false;
 constexpr bool sanitized = false;
 #endif
 
-// A proxy on its own one-worker runtime in front of `upstreams`, as in
-// reverse_proxy_test.cpp, with the server's options open to the test (a
-// body limit for large uploads).
-class proxy_rig {
- public:
-  explicit proxy_rig(const std::vector<std::string>& upstreams, reverse_proxy_options o = {},
-                     lb::cluster_options co = {}, http::server_options so = {})
-      : rt_({.workers = 1, .drain_timeout = 3s, .handle_signals = false}) {
-    if (co.name.empty()) co.name = "peers";
-    std::vector<lb::endpoint_config> endpoints;
-    for (const auto& u : upstreams) {
-      lb::endpoint_config e;
-      e.address = u;
-      endpoints.push_back(e);
-    }
-    cluster_ = std::make_shared<lb::cluster>(co, endpoints);
-    proxy_.emplace(rt_, cluster_, std::move(o));
-    server_.emplace(proxy_->handler(), std::move(so));
-    auto ep = server_->listen(rt_, {asio::ip::address_v4::loopback(), 0});
-    if (!ep) throw std::runtime_error("listen: " + ep.error().message());
-    port_ = ep->port();
-    thread_ = std::thread([this] { rt_.run(); });
-  }
-  ~proxy_rig() {
-    rt_.drain();
-    thread_.join();
-  }
-  proxy_rig(const proxy_rig&) = delete;
-  proxy_rig& operator=(const proxy_rig&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  std::string url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
-  }
-  reverse_proxy& proxy() { return *proxy_; }
-  lb::cluster& cluster() { return *cluster_; }
-
- private:
-  core::runtime rt_;  // first: destroyed last, after everything bound to its workers
-  std::shared_ptr<lb::cluster> cluster_;
-  std::optional<reverse_proxy> proxy_;
-  std::optional<http::server> server_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-};
+using test::proxy_rig;
 
 // An nginx backend whose every response says, in its body, what nginx
 // received: each field a proxy must remove (hop-by-hop, and X-Foo, which

@@ -20,6 +20,7 @@
 #include "support/http_client.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/proxy_rig.hpp"
 #include "support/raw_server.hpp"
 #include "support/shout_tunnel.hpp"
 #include "trellis/core/awaitable.hpp"
@@ -30,6 +31,7 @@ namespace trellis::proxy {
 namespace {
 
 using namespace std::chrono_literals;
+using test::proxy_rig;
 using test::raw_client;
 using test::raw_server;
 using test::test_server;
@@ -61,54 +63,6 @@ http::handler mirror(std::string name, std::atomic<int>* hits = nullptr) {
     (void)res.headers.set("X-Backend", name);
   };
 }
-
-// A proxy on its own one-worker runtime in front of `upstreams`.
-class proxy_rig {
- public:
-  explicit proxy_rig(std::vector<std::string> upstreams, reverse_proxy_options o = {},
-                     lb::cluster_options co = {})
-      : rt_({.workers = 1, .drain_timeout = 3s, .handle_signals = false}) {
-    if (co.name.empty()) co.name = "test";
-    std::vector<lb::endpoint_config> endpoints;
-    for (auto& u : upstreams) {
-      lb::endpoint_config e;
-      e.address = u;
-      endpoints.push_back(e);
-    }
-    cluster_ = std::make_shared<lb::cluster>(co, endpoints);
-    proxy_.emplace(rt_, cluster_, std::move(o));
-    server_.emplace(proxy_->handler());
-    auto ep = server_->listen(rt_, {asio::ip::address_v4::loopback(), 0});
-    if (!ep) throw std::runtime_error("listen: " + ep.error().message());
-    port_ = ep->port();
-    thread_ = std::thread([this] { rt_.run(); });
-  }
-  ~proxy_rig() {
-    rt_.drain();
-    thread_.join();
-  }
-
-  std::uint16_t port() const { return port_; }
-  reverse_proxy& proxy() { return *proxy_; }
-  lb::cluster& cluster() { return *cluster_; }
-
-  // One request on a new connection.
-  std::optional<test::raw_response> get(std::string_view target, std::string_view extra = "") {
-    raw_client c(port_, 10s);
-    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: front.example\r\n" +
-                std::string(extra) + "\r\n"))
-      return std::nullopt;
-    return c.read_response();
-  }
-
- private:
-  core::runtime rt_;  // first: destroyed last, after everything bound to its workers
-  std::shared_ptr<lb::cluster> cluster_;
-  std::optional<reverse_proxy> proxy_;
-  std::optional<http::server> server_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-};
 
 // ---------------------------------------------------------------------------
 // Forwarding and header hygiene
