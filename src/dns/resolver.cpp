@@ -56,8 +56,8 @@ struct flight {
   ~flight();
   flight(const flight&) = delete;
   flight& operator=(const flight&) = delete;
-  // Hands `r` to every follower and leaves the table.
-  void complete(const result<asked>& r);
+  // Hands the outcome (`ec`, else `a`) to every follower and leaves the table.
+  void complete(std::error_code ec, const asked& a);
 
   flight_table* table;
   const question* q;
@@ -133,7 +133,7 @@ follower::~follower() {
   if (next) next->prev = prev;
 }
 
-void flight::complete(const result<asked>& r) {
+void flight::complete(std::error_code ec, const asked& a) {
   if (registered) table->erase(this);
   registered = false;
   while (follower* f = head) {
@@ -141,7 +141,10 @@ void flight::complete(const result<asked>& r) {
     if (head) head->prev = nullptr;
     f->leader = nullptr;
     f->prev = f->next = nullptr;
-    f->outcome = r;
+    if (ec)
+      f->outcome.emplace(unexpected(ec));
+    else
+      f->outcome.emplace(a);
     f->done.cancel();
   }
 }
@@ -254,7 +257,8 @@ bool stale_eligible(std::error_code ec) {
          ec == error::malformed;
 }
 
-asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh);
+asio::awaitable<std::error_code> ask(state_ptr s, const question& q, bool refresh,
+                                     asked& out);
 
 void start_prefetch(const state_ptr& s, const question& q) {
   if (s->flights.find(hash_question(q), q)) return;  // already being fetched
@@ -262,8 +266,9 @@ void start_prefetch(const state_ptr& s, const question& q) {
   asio::co_spawn(
       s->ex,
       [](state_ptr st, question qq) -> asio::awaitable<void> {
-        auto r = co_await ask(st, qq, true);
-        if (!r) log_prefetch_failure(r.error());
+        asked a;
+        const std::error_code ec = co_await ask(st, qq, true, a);
+        if (ec) log_prefetch_failure(ec);
       }(s, q),
       [](std::exception_ptr e) {
         if (e) core::log::error("dns: prefetch ended with an exception");
@@ -279,7 +284,7 @@ struct server_order_buf {
   std::span<const std::size_t> order;
 };
 
-void order_servers(resolver_state& s, clock::time_point now, server_order_buf& out) {
+void order_servers(resolver_state& s, server_order_buf& out) {
   const std::size_t n = s.servers.size();
   std::span<std::size_t> order;
   if (n <= server_order_buf::max_inline) {
@@ -291,6 +296,7 @@ void order_servers(resolver_state& s, clock::time_point now, server_order_buf& o
   const std::size_t start = s.options.conf.rotate ? s.rotate_next++ % n : 0;
   for (std::size_t i = 0; i < n; ++i) order[i] = (start + i) % n;
   if (n > 1) {
+    const auto now = clock::now();  // one server needs no clock
     std::stable_partition(order.begin(), order.end(),
                           [&](std::size_t i) { return healthy(s.servers[i], s.options, now); });
   }
@@ -300,18 +306,22 @@ void order_servers(resolver_state& s, clock::time_point now, server_order_buf& o
 // One question: the cache, single flight, then the servers (attempts ×
 // servers tries, see the header), then a stale entry. `refresh` skips the
 // cache (prefetch). The lookup that asks first leads the flight; identical
-// questions meanwhile wait for its outcome. `q` belongs to the caller, which
-// awaits this at once.
-asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh) {
+// questions meanwhile wait for its outcome. `q` and `out` belong to the
+// caller, which awaits this at once; the answer is decoded straight into
+// `out.response` (a message moved costs its five containers each time),
+// which is unspecified when an error is returned.
+asio::awaitable<std::error_code> ask(state_ptr s, const question& q, bool refresh,
+                                     asked& out) {
   ++s->stats.lookups;
+  out.from_cache = false;
+  out.stale = false;
   if (s->options.use_cache && !refresh) {
     if (auto h = s->answers.lookup(q, clock::now())) {
       ++s->stats.cache_hits;
       if (h->refresh_due && s->options.prefetch) start_prefetch(s, q);
-      asked out;
       out.response = from_hit(q, *h);
       out.from_cache = true;
-      co_return out;
+      co_return std::error_code{};
     }
   }
   const std::uint64_t hash = hash_question(q);
@@ -324,16 +334,18 @@ asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh)
     leader->head = &me;
     // The leader sets the outcome, then cancels the timer: one wake.
     while (!me.outcome) co_await me.done.async_wait(use_nothrow);
-    co_return std::move(*me.outcome);
+    if (!*me.outcome) co_return me.outcome->error();
+    out = std::move(**me.outcome);
+    co_return std::error_code{};
   }
   detail::flight f(s->flights, q, hash);
   f.registered = s->flights.insert(&f);
 
-  result<asked> out;  // an asked{} filled in place: the response is moved once
-  if (s->servers.empty()) out = unexpected(error::no_servers);
+  std::error_code ec;
+  if (s->servers.empty()) ec = error::no_servers;
   if (!s->servers.empty()) {
     server_order_buf order;
-    order_servers(*s, clock::now(), order);
+    order_servers(*s, order);
     std::error_code last = error::timed_out;
     bool answered = false;
     for (unsigned round = 0; round < s->options.conf.attempts && !answered; ++round) {
@@ -343,18 +355,18 @@ asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh)
         query_options qo;
         qo.timeout = timeout;
         qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
-        auto r = co_await query(*s->channels[i], q, qo);
-        if (!r) {
-          log_failure(s->servers[i].endpoint, r.error());
+        const std::error_code qec =
+            co_await detail::query_into(*s->channels[i], q, qo, out.response);
+        if (qec) {
+          log_failure(s->servers[i].endpoint, qec);
           server_failed(*s, i);
-          last = transport_error(r.error());
+          last = transport_error(qec);
           continue;
         }
-        const rcode rc = r->response.rcode;
+        const rcode rc = out.response.rcode;
         if (rc == rcode::noerror || rc == rcode::nxdomain) {
           s->servers[i].failures = 0;
-          if (s->options.use_cache) s->answers.insert(q, r->response, clock::now());
-          out->response = std::move(r->response);
+          if (s->options.use_cache) s->answers.insert(q, out.response, clock::now());
           answered = true;
           break;
         }
@@ -362,20 +374,19 @@ asio::awaitable<result<asked>> ask(state_ptr s, const question& q, bool refresh)
         last = rcode_error(rc);
       }
     }
-    if (!answered) out = unexpected(last);
+    if (!answered) ec = last;
   }
-  if (!out && s->options.use_cache && stale_eligible(out.error())) {
+  if (ec && s->options.use_cache && stale_eligible(ec)) {
     if (auto h = s->answers.lookup_stale(q, clock::now())) {
       ++s->stats.stale_answers;
-      asked a;
-      a.response = from_hit(q, *h);
-      a.from_cache = true;
-      a.stale = h->stale;
-      out = std::move(a);
+      out.response = from_hit(q, *h);
+      out.from_cache = true;
+      out.stale = h->stale;
+      ec = {};
     }
   }
-  if (f.head || f.registered) f.complete(out);
-  co_return std::move(out);
+  if (f.head || f.registered) f.complete(ec, out);
+  co_return ec;
 }
 
 record address_record(const name& owner, const address& a) {
@@ -441,12 +452,13 @@ asio::awaitable<result<answer>> resolve_name(state_ptr s, name n, rtype type) {
   std::vector<name> seen;  // the chain's names, once there is a chain
   unsigned links = 0;
   const unsigned max_links = s->options.max_cname_chain;
+  asked a;  // the answer to each question of the chain, decoded here
   for (unsigned queries = 0; queries <= max_links; ++queries) {
-    auto a = co_await ask(s, q, false);
-    if (!a) co_return unexpected(a.error());
-    out.from_cache = out.from_cache && a->from_cache;
-    out.stale = out.stale || a->stale;
-    message& m = a->response;
+    const std::error_code ec = co_await ask(s, q, false, a);
+    if (ec) co_return unexpected(ec);
+    out.from_cache = out.from_cache && a.from_cache;
+    out.stale = out.stale || a.stale;
+    message& m = a.response;
     if (m.rcode != rcode::noerror && m.rcode != rcode::nxdomain)
       co_return unexpected(rcode_error(m.rcode));
     const unsigned links_before = links;
@@ -709,9 +721,10 @@ asio::awaitable<result<std::vector<name>>> resolver::reverse(const address& a) {
 }
 
 asio::awaitable<result<message>> resolver::query(const question& q) {
-  auto r = co_await ask(state_, q, false);
-  if (!r) co_return unexpected(r.error());
-  co_return std::move(r->response);
+  detail::asked a;
+  const std::error_code ec = co_await ask(state_, q, false, a);
+  if (ec) co_return unexpected(ec);
+  co_return std::move(a.response);
 }
 
 const resolver_stats& resolver::stats() const noexcept {

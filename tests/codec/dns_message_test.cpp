@@ -303,6 +303,58 @@ TEST(DnsMessageMalformed, OptOnlyOnceAtRootInAdditional) {
   EXPECT_EQ(decode(header(1, 0, 0, 1) + q_a_test + opt_bad_option).error(), error::bad_opt);
 }
 
+// An OPT record whose owner is the root written as a pointer (to the end of
+// the question's name) is read like one written as a single zero octet.
+TEST(DnsMessageMalformed, OptOwnerThroughAPointerToTheRoot) {
+  const bytes opt_pointer_to_root = {0xC0, 12 + 7, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};
+  const auto m = decode(header(1, 0, 0, 1) + q_a_test + opt_pointer_to_root);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE(m->edns);
+  EXPECT_EQ(m->edns->udp_size, 0x1000);
+  EXPECT_TRUE(m->additionals.empty());
+}
+
+// decode(wire, out) gives what decode(wire) gives, whatever `out` held
+// before, and keeps the vectors' capacity for the next message.
+TEST(DnsMessage, DecodeIntoAMessageReplacesEveryField) {
+  const auto full = every_type_response();
+  const auto full_wire = encode(full).value();
+  auto small = make_response(make_query(7, {N("q1.bench.test."), rtype::a}, 0));
+  small.answers = {rr("q1.bench.test.", rtype::a, a_data{{127, 0, 0, 1}})};
+  const auto small_wire = encode(small).value();
+
+  message out;
+  ASSERT_FALSE(decode(full_wire, out));
+  EXPECT_EQ(out, decode(full_wire).value());
+  const auto capacity = out.answers.capacity();
+  ASSERT_FALSE(decode(small_wire, out));
+  EXPECT_EQ(out, small);
+  EXPECT_EQ(out, decode(small_wire).value());
+  EXPECT_FALSE(out.edns) << "the first message's OPT record does not linger";
+  EXPECT_GE(out.answers.capacity(), capacity);
+  // An error leaves `out` unspecified but usable: the next decode is whole.
+  EXPECT_TRUE(decode(std::span(full_wire).first(full_wire.size() - 1), out));
+  ASSERT_FALSE(decode(full_wire, out));
+  EXPECT_EQ(out, full);
+}
+
+// Answers point back to the question's name; the decoder copies that name
+// rather than following the pointer again, and must give the same owner.
+TEST(DnsMessage, PointersToTheQuestionNameGiveItsName) {
+  auto m = make_response(make_query(9, {N("Mixed.Case.Example."), rtype::a}));
+  m.answers = {rr("mixed.case.example.", rtype::a, a_data{{192, 0, 2, 1}}),
+               rr("other.case.example.", rtype::a, a_data{{192, 0, 2, 2}}),
+               rr("mixed.case.example.", rtype::a, a_data{{192, 0, 2, 3}})};
+  const auto wire = encode(m).value();
+  const auto back = decode(wire).value();
+  ASSERT_EQ(back.answers.size(), 3u);
+  // Compressed against the question: the question's spelling comes back.
+  EXPECT_EQ(back.answers[0].owner.wire(), N("Mixed.Case.Example.").wire());
+  EXPECT_EQ(back.answers[1].owner, N("other.case.example."));
+  EXPECT_EQ(back.answers[2].owner.wire(), N("Mixed.Case.Example.").wire());
+  EXPECT_EQ(back, m);
+}
+
 // --- DNS over TCP framing ---------------------------------------------------------
 
 TEST(DnsTcpFramer, ByteAtATimeGivesTheSameMessages) {

@@ -109,6 +109,22 @@ TEST(DnsName, FromWireValidates) {
   EXPECT_FALSE(name::from_wire(std::string_view("\xC0\x0C", 2)));
 }
 
+TEST(DnsName, AssignWireValidatesAndKeepsTheNameOnError) {
+  name n = N("www.example.com.");
+  EXPECT_EQ(n.assign_wire(std::string_view("\1a", 2)), error::truncated_message);
+  EXPECT_EQ(n, N("www.example.com.")) << "unchanged on an error";
+  EXPECT_FALSE(n.assign_wire(std::string_view("\1a\0", 3)));
+  EXPECT_EQ(n, N("a."));
+  // Its own parent, inline and on the heap: the octets are copied first.
+  name self = N("www.example.com.");
+  EXPECT_FALSE(self.assign_wire(self.wire().substr(4)));
+  EXPECT_EQ(self, N("example.com."));
+  const std::string long_text = std::string(40, 'x') + "." + std::string(40, 'y') + ".example.";
+  name heap = N(long_text);
+  EXPECT_FALSE(heap.assign_wire(heap.wire().substr(41)));
+  EXPECT_EQ(heap, N(std::string(40, 'y') + ".example."));
+}
+
 // Names up to inline_capacity octets live in the object, longer ones on the
 // heap; copies, moves and assignments between the two must keep the octets.
 TEST(DnsName, ShortAndLongNamesCopyMoveAndAssign) {

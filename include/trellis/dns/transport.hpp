@@ -111,9 +111,17 @@ asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& se
 asio::awaitable<result<exchange_result>> query(const asio::ip::udp::endpoint& server,
                                                const question& q, query_options options = {});
 
+class udp_channel;
+
 namespace detail {
 struct udp_channel_state;
-}
+
+// query() through `channel` for the stub resolver: the answer is decoded
+// straight into `response` (the caller's, awaiting at once), and only the
+// error, if any, is returned. After an error `response` is unspecified.
+asio::awaitable<std::error_code> query_into(udp_channel& channel, const question& q,
+                                            const query_options& options, message& response);
+}  // namespace detail
 
 // The UDP path to one server for many queries, in the spirit of c-ares's
 // ARES_OPT_UDP_MAX_QUERIES.
@@ -167,6 +175,10 @@ class udp_channel {
  private:
   friend asio::awaitable<result<exchange_result>> query(udp_channel& channel, message q,
                                                         query_options options);
+  friend asio::awaitable<std::error_code> detail::query_into(udp_channel& channel,
+                                                             const question& q,
+                                                             const query_options& options,
+                                                             message& response);
   std::shared_ptr<detail::udp_channel_state> state_;
 };
 

@@ -71,6 +71,14 @@ class reader {
     pos_ += 4;
     return true;
   }
+  // The octet `ahead` past pos(). REQUIRES: ahead < left().
+  std::uint8_t peek(std::size_t ahead) const noexcept { return msg_[pos_ + ahead]; }
+  // A name already decoded from `at` (the first question's, which answers
+  // point back to): a pointer to it is read as a copy of it.
+  void remember(const name& n, std::size_t at) noexcept {
+    known_ = &n;
+    known_at_ = at;
+  }
   bool bytes(std::size_t n, const std::uint8_t*& p) {
     if (left() < n) return false;
     p = msg_.data() + pos_;
@@ -81,6 +89,18 @@ class reader {
   // A possibly compressed name starting at pos(); pos() moves past the
   // name's bytes in place (a pointer counts two octets).
   std::error_code read_name(name& out) {
+    if (left() >= 1 && msg_[pos_] == 0) {  // the root (an OPT record's owner)
+      out = name{};
+      ++pos_;
+      return {};
+    }
+    if (known_ && left() >= 2 && msg_[pos_] == (0xC0 | known_at_ >> 8) &&
+        msg_[pos_ + 1] == (known_at_ & 0xFF)) {
+      // A pointer to the name decoded there, checked then: the same name.
+      out = *known_;
+      pos_ += 2;
+      return {};
+    }
     std::array<char, max_name_length> wire;  // assembled here, uncompressed
     std::size_t size = 0;
     std::size_t at = pos_;
@@ -113,15 +133,14 @@ class reader {
       at += 1 + len;
     }
     pos_ = resume;
-    auto n = name::from_wire(std::string_view(wire.data(), size));
-    if (!n) return n.error();
-    out = std::move(*n);
-    return {};
+    return out.assign_wire(std::string_view(wire.data(), size));
   }
 
  private:
   std::span<const std::uint8_t> msg_;
   std::size_t pos_ = 0;
+  const name* known_ = nullptr;
+  std::size_t known_at_ = 0;
 };
 
 std::error_code read_rdata(reader& r, rtype type, std::size_t rdlen, rdata& out) {
@@ -455,12 +474,17 @@ result<header_view> peek_header(std::span<const std::uint8_t> wire) noexcept {
                      u16(10)};
 }
 
-result<message> decode(std::span<const std::uint8_t> wire) {
+std::error_code decode(std::span<const std::uint8_t> wire, message& m) {
   reader r(wire);
-  message m;
+  m.questions.clear();
+  m.answers.clear();
+  m.authorities.clear();
+  m.additionals.clear();
+  m.edns.reset();
+  m.rcode = dns::rcode::noerror;
   std::uint16_t flags = 0, qd = 0, an = 0, ns = 0, ar = 0;
   if (!r.u16(m.id) || !r.u16(flags) || !r.u16(qd) || !r.u16(an) || !r.u16(ns) || !r.u16(ar))
-    return unexpected(error::truncated_message);
+    return error::truncated_message;
   m.qr = flags & 0x8000;
   m.opcode = static_cast<dns::opcode>((flags >> 11) & 0xF);
   m.aa = flags & 0x0400;
@@ -474,18 +498,46 @@ result<message> decode(std::span<const std::uint8_t> wire) {
   // Each question needs at least 5 octets and each record 11: refuse counts
   // the input cannot hold before reserving for them.
   if (static_cast<std::size_t>(qd) * 5 + (static_cast<std::size_t>(an) + ns + ar) * 11 > r.left())
-    return unexpected(error::truncated_message);
+    return error::truncated_message;
 
   m.questions.reserve(qd);
   for (std::uint16_t i = 0; i < qd; ++i) {
-    question q;
-    if (auto ec = r.read_name(q.qname)) return unexpected(ec);
+    // Read straight into the vector's element: a question moved costs its name.
+    question& q = m.questions.emplace_back();
+    const std::size_t at = r.pos();
+    if (auto ec = r.read_name(q.qname)) return ec;
+    // The vector has its room reserved: the element stays where it is.
+    if (i == 0 && at < 0x4000) r.remember(q.qname, at);
     std::uint16_t t = 0, c = 0;
-    if (!r.u16(t) || !r.u16(c)) return unexpected(error::truncated_message);
+    if (!r.u16(t) || !r.u16(c)) return error::truncated_message;
     q.qtype = static_cast<rtype>(t);
     q.qclass = static_cast<rclass>(c);
-    m.questions.push_back(std::move(q));
   }
+
+  // The OPT pseudo-record (RFC 6891 §6.1.2) into m.edns, its class and TTL
+  // already read; r is at its RDLENGTH's end.
+  auto read_opt = [&](std::uint16_t c, std::uint32_t ttl, std::uint16_t rdlen) -> std::error_code {
+    if (m.edns) return error::bad_opt;
+    if (r.left() < rdlen) return error::truncated_message;
+    dns::edns& e = m.edns.emplace();
+    e.udp_size = c;
+    rc = static_cast<std::uint16_t>(rc | ((ttl >> 24) & 0xFF) << 4);
+    e.version = static_cast<std::uint8_t>(ttl >> 16);
+    e.dnssec_ok = ttl & 0x8000;
+    const std::size_t end = r.pos() + rdlen;
+    while (r.pos() < end) {
+      edns_option o;
+      std::uint16_t olen = 0;
+      if (end - r.pos() < 4) return error::bad_opt;
+      r.u16(o.code), r.u16(olen);
+      if (end - r.pos() < olen) return error::bad_opt;
+      const std::uint8_t* p = nullptr;
+      r.bytes(olen, p);
+      o.data.assign(p, p + olen);
+      e.options.push_back(std::move(o));
+    }
+    return {};
+  };
 
   auto read_section = [&](std::uint16_t count, std::vector<record>& into,
                           bool additional) -> std::error_code {
@@ -493,7 +545,21 @@ result<message> decode(std::span<const std::uint8_t> wire) {
     // alone, which is not kept there: no room is reserved for it.
     if (!additional) into.reserve(count);
     for (std::uint16_t i = 0; i < count; ++i) {
-      record rec;
+      if (additional && r.left() >= 3 && r.peek(0) == 0 && r.peek(1) == 0 &&
+          r.peek(2) == static_cast<std::uint8_t>(rtype::opt)) {
+        // The OPT record, owned by the root as it must be: read without
+        // building a record for it.
+        std::uint16_t t = 0, c = 0, rdlen = 0;
+        std::uint32_t ttl = 0;
+        std::uint8_t root = 0;
+        if (!r.u8(root) || !r.u16(t) || !r.u16(c) || !r.u32(ttl) || !r.u16(rdlen))
+          return error::truncated_message;
+        if (auto ec = read_opt(c, ttl, rdlen)) return ec;
+        continue;
+      }
+      // Read in place (a record moved costs its name and its data); an
+      // OPT record whose owner is written as a pointer leaves again.
+      record& rec = into.emplace_back();
       if (auto ec = r.read_name(rec.owner)) return ec;
       std::uint16_t t = 0, c = 0, rdlen = 0;
       if (!r.u16(t) || !r.u16(c) || !r.u32(rec.ttl) || !r.u16(rdlen))
@@ -501,39 +567,28 @@ result<message> decode(std::span<const std::uint8_t> wire) {
       rec.type = static_cast<rtype>(t);
       rec.klass = static_cast<rclass>(c);
       if (rec.type == rtype::opt) {
-        if (!additional || m.edns || !rec.owner.is_root()) return error::bad_opt;
-        if (r.left() < rdlen) return error::truncated_message;
-        dns::edns e;
-        e.udp_size = c;
-        rc = static_cast<std::uint16_t>(rc | ((rec.ttl >> 24) & 0xFF) << 4);
-        e.version = static_cast<std::uint8_t>(rec.ttl >> 16);
-        e.dnssec_ok = rec.ttl & 0x8000;
-        const std::size_t end = r.pos() + rdlen;
-        while (r.pos() < end) {
-          edns_option o;
-          std::uint16_t olen = 0;
-          if (end - r.pos() < 4) return error::bad_opt;
-          r.u16(o.code), r.u16(olen);
-          if (end - r.pos() < olen) return error::bad_opt;
-          const std::uint8_t* p = nullptr;
-          r.bytes(olen, p);
-          o.data.assign(p, p + olen);
-          e.options.push_back(std::move(o));
-        }
-        m.edns = std::move(e);
+        if (!additional || !rec.owner.is_root()) return error::bad_opt;
+        const std::uint32_t ttl = rec.ttl;
+        into.pop_back();
+        if (auto ec = read_opt(c, ttl, rdlen)) return ec;
         continue;
       }
       if (r.left() < rdlen) return error::truncated_message;
       if (auto ec = read_rdata(r, rec.type, rdlen, rec.data)) return ec;
-      into.push_back(std::move(rec));
     }
     return {};
   };
-  if (auto ec = read_section(an, m.answers, false)) return unexpected(ec);
-  if (auto ec = read_section(ns, m.authorities, false)) return unexpected(ec);
-  if (auto ec = read_section(ar, m.additionals, true)) return unexpected(ec);
-  if (r.left() != 0) return unexpected(error::trailing_data);
+  if (auto ec = read_section(an, m.answers, false)) return ec;
+  if (auto ec = read_section(ns, m.authorities, false)) return ec;
+  if (auto ec = read_section(ar, m.additionals, true)) return ec;
+  if (r.left() != 0) return error::trailing_data;
   m.rcode = static_cast<dns::rcode>(rc);
+  return {};
+}
+
+result<message> decode(std::span<const std::uint8_t> wire) {
+  message m;
+  if (auto ec = decode(wire, m)) return unexpected(ec);
   return m;
 }
 

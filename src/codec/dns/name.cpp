@@ -154,18 +154,40 @@ result<name> name::from_text(std::string_view text, const name& origin) {
   return name(std::string_view(wire.data(), size));
 }
 
-result<name> name::from_wire(std::string_view wire) {
+namespace {
+
+// Whether `wire` is a valid uncompressed wire-form name, and if not, why.
+std::error_code check_wire(std::string_view wire) noexcept {
   std::size_t i = 0;
   while (true) {
-    if (i >= wire.size()) return unexpected(error::truncated_message);
+    if (i >= wire.size()) return error::truncated_message;
     const auto len = static_cast<unsigned char>(wire[i]);
     if (len == 0) break;
-    if (len > max_label_length) return unexpected(error::bad_label_type);
+    if (len > max_label_length) return error::bad_label_type;
     i += 1 + len;
   }
-  if (i + 1 != wire.size()) return unexpected(error::trailing_data);
-  if (wire.size() > max_name_length) return unexpected(error::name_too_long);
+  if (i + 1 != wire.size()) return error::trailing_data;
+  if (wire.size() > max_name_length) return error::name_too_long;
+  return {};
+}
+
+}  // namespace
+
+result<name> name::from_wire(std::string_view wire) {
+  if (auto ec = check_wire(wire)) return unexpected(ec);
   return name(wire);
+}
+
+std::error_code name::assign_wire(std::string_view wire) {
+  if (auto ec = check_wire(wire)) return ec;
+  const std::less<const char*> before;
+  const bool inside = !before(wire.data(), data()) && before(wire.data(), data() + size_);
+  if (inside) {
+    *this = name(wire);  // a part of this name itself (a parent): copied first
+  } else {
+    assign(wire);
+  }
+  return {};
 }
 
 std::string name::to_string() const {

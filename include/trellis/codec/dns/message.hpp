@@ -218,6 +218,12 @@ result<header_view> peek_header(std::span<const std::uint8_t> wire) noexcept;
 // Wire bytes to a message. Errors: every codec error of dns::error.
 result<message> decode(std::span<const std::uint8_t> wire);
 
+// The same, decoded into `out` (every field replaced), for a receiver that
+// has the message's home at hand: nothing is moved afterwards, and `out`'s
+// vectors keep their capacity. On an error `out` holds an unspecified part
+// of the message.
+std::error_code decode(std::span<const std::uint8_t> wire, message& out);
+
 struct encode_options {
   bool compress = true;
   // 0: no limit (TCP, up to 65535). Otherwise truncate to fit, setting TC

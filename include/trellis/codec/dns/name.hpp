@@ -61,6 +61,9 @@ class name {
   // REQUIRES: `wire` is a valid uncompressed wire-form name (as produced by
   // wire()); used by the decoder and by tests. Returns an error otherwise.
   static result<name> from_wire(std::string_view wire);
+  // from_wire() into *this, which is left unchanged on an error: for a
+  // decoder that has the name's home at hand (nothing moved afterwards).
+  std::error_code assign_wire(std::string_view wire);
 
   // Presentation text, always absolute ("www.example.com.", "." for root).
   std::string to_string() const;
