@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <vector>
+#include <iterator>
+#include <string>
 
 #include "trellis/codec/ascii.hpp"
 
