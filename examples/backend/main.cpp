@@ -25,6 +25,15 @@
 //   ANY  /echo          the request body back, streamed in 16 KiB chunks
 //   GET  /bytes/N       N bytes of "0123456789..." in 16 KiB chunks
 //   GET  /metrics       the server's metrics, Prometheus text format
+//   GET  /cached/*      an origin for a caching proxy (after the latency,
+//                       never failed): the same JSON plus
+//                       "version", with Cache-Control (max-age from
+//                       --max-age or ?max-age=N; ?swr=N and ?sie=N add
+//                       stale-while-revalidate and stale-if-error), an
+//                       ETag and Last-Modified of the current version
+//                       (a matching If-None-Match or If-Modified-Since
+//                       gets 304) and a Surrogate-Key of the path's first
+//                       segment; POST /admin/version?bump makes a new version
 // "request" counts the requests this instance answered on /* (failed ones
 // included), not health checks or the other routes.
 //
@@ -46,6 +55,8 @@
 #include <string_view>
 
 #include "cli.hpp"
+#include "trellis/codec/http/date.hpp"
+#include "trellis/codec/http/fields.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/core/runtime.hpp"
@@ -62,7 +73,7 @@ constexpr const char* usage = R"(trellis-backend — a demo upstream for proxies
 usage:
   trellis-backend --name NAME [--address A] [--port P] [--workers N]
                   [--latency MS] [--jitter MS] [--fail-rate P]
-                  [--fail-status S] [--log-level L]
+                  [--fail-status S] [--max-age S] [--log-level L]
 
 routes  ANY  /*            {"instance":NAME,"path":PATH,"port":P,"request":N}
                            with an X-Instance header, after the latency;
@@ -74,6 +85,13 @@ routes  ANY  /*            {"instance":NAME,"path":PATH,"port":P,"request":N}
         ANY  /echo         the request body back (up to 64 MiB), chunked
         GET  /bytes/N      N bytes of repeating "0123456789", chunked
         GET  /metrics      the server's metrics, Prometheus text format
+        GET  /cached/*     a cacheable answer, after the latency:
+                           Cache-Control max-age=--max-age (or ?max-age=N;
+                           ?swr=N, ?sie=N add stale-while-revalidate,
+                           stale-if-error), ETag and Last-Modified of the
+                           current version (304 to a matching conditional
+                           request), Surrogate-Key "cached SEG"
+        POST /admin/version?bump           start a new version (new ETag)
 options --name NAME        this instance's name (letters, digits, . _ -)
         --address A        address to bind (default 127.0.0.1; :: for IPv6)
         --port P           port (default 9001; 0 picks a free one)
@@ -82,6 +100,7 @@ options --name NAME        this instance's name (letters, digits, . _ -)
         --jitter MS        plus a uniform random 0..MS (default 0)
         --fail-rate P      share of /* requests that fail, 0 to 1 (default 0)
         --fail-status S    the status of a failed request (default 500)
+        --max-age S        max-age of /cached/* answers (default 30)
         --log-level L      trace, debug, info (default), warn, error, off
 )";
 
@@ -103,6 +122,10 @@ struct knobs {
   std::atomic<double> fail_rate{0.0};
   std::atomic<bool> healthy{true};
   std::atomic<std::uint64_t> served{0};
+  // /cached/*: the document's version, and when it began (Last-Modified).
+  long max_age = 30;
+  std::atomic<std::uint64_t> version{1};
+  std::atomic<std::int64_t> version_since{0};  // seconds since the epoch
 };
 
 std::mt19937_64& random_engine() {
@@ -171,9 +194,8 @@ class instance_header final : public http::middleware {
   std::string name_;
 };
 
-// ANY /*: who answered, after the configured latency; sometimes a failure.
-asio::awaitable<void> answer_instance(knobs& k, http::request& req, http::response& res) {
-  const auto n = k.served.fetch_add(1, std::memory_order_relaxed) + 1;
+// Waits the configured latency (plus jitter).
+asio::awaitable<void> pause(const knobs& k) {
   long delay = k.latency_ms.load(std::memory_order_relaxed);
   const long jitter = k.jitter_ms.load(std::memory_order_relaxed);
   if (jitter > 0) delay += std::uniform_int_distribution<long>(0, jitter)(random_engine());
@@ -181,6 +203,12 @@ asio::awaitable<void> answer_instance(knobs& k, http::request& req, http::respon
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(delay));
     co_await timer.async_wait(use_nothrow);
   }
+}
+
+// ANY /*: who answered, after the configured latency; sometimes a failure.
+asio::awaitable<void> answer_instance(knobs& k, http::request& req, http::response& res) {
+  const auto n = k.served.fetch_add(1, std::memory_order_relaxed) + 1;
+  co_await pause(k);
   nlohmann::json j;
   j["instance"] = k.name;
   j["port"] = k.port;
@@ -192,6 +220,40 @@ asio::awaitable<void> answer_instance(knobs& k, http::request& req, http::respon
     http::set_json(res, j, k.fail_status);
     co_return;
   }
+  http::set_json(res, j);
+}
+
+// GET /cached/*: a document a cache may keep (see the routes above).
+asio::awaitable<void> answer_cached(knobs& k, http::request& req, http::response& res) {
+  const auto n = k.served.fetch_add(1, std::memory_order_relaxed) + 1;
+  co_await pause(k);
+  const std::uint64_t version = k.version.load(std::memory_order_relaxed);
+  const auto since = std::chrono::system_clock::time_point(
+      std::chrono::seconds(k.version_since.load(std::memory_order_relaxed)));
+  std::string cc = "max-age=";
+  const auto max_age = query_param(req.query(), "max-age");
+  cc += max_age && parse_count(*max_age, 1u << 30) ? std::string(*max_age) : std::to_string(k.max_age);
+  for (const auto& [param, directive] : {std::pair{"swr", "stale-while-revalidate"},
+                                         std::pair{"sie", "stale-if-error"}})
+    if (const auto v = query_param(req.query(), param); v && parse_count(*v, 1u << 30))
+      cc += ", " + std::string(directive) + "=" + std::string(*v);
+  const std::string etag = "\"v" + std::to_string(version) + "\"";
+  const std::string_view rest = req.path().substr(std::string_view("/cached/").size());
+  (void)res.headers.set("Cache-Control", cc);
+  (void)res.headers.set("ETag", etag);
+  (void)res.headers.set("Last-Modified", http::format_http_date(since));
+  (void)res.headers.set("Surrogate-Key", "cached " + std::string(rest.substr(0, rest.find('/'))));
+  const std::string_view inm = req.header("If-None-Match");
+  const auto ims = http::parse_http_date(req.header("If-Modified-Since"));
+  if ((!inm.empty() && http::has_token(inm, etag)) || (inm.empty() && ims && *ims >= since)) {
+    res.status = 304;
+    co_return;
+  }
+  nlohmann::json j;
+  j["instance"] = k.name;
+  j["path"] = std::string(req.path());
+  j["version"] = version;
+  j["request"] = n;
   http::set_json(res, j);
 }
 
@@ -240,6 +302,17 @@ void add_admin_routes(http::router& routes, knobs& k) {
                 }
                 co_return;
               });
+  routes.post("/admin/version", [&k](http::request&, http::response& res) -> asio::awaitable<void> {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    k.version_since.store(now.count(), std::memory_order_relaxed);
+    const auto v = k.version.fetch_add(1, std::memory_order_relaxed) + 1;
+    core::log::info("version bumped", {{"version", v}});
+    nlohmann::json j = knobs_json(k);
+    j["version"] = v;
+    http::set_json(res, j);
+    co_return;
+  });
 }
 
 // Writes `body` in piece_size chunks.
@@ -322,7 +395,7 @@ bool valid_name(const std::string& name) {
 int main(int argc, char** argv) {
   const examples::args a("trellis-backend", argc, argv, usage);
   a.allow({"name", "address", "port", "workers", "latency", "jitter", "fail-rate", "fail-status",
-           "log-level"});
+           "max-age", "log-level"});
   if (!a.positional().empty())
     a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
   a.apply_log_level();
@@ -338,6 +411,11 @@ int main(int argc, char** argv) {
   k.latency_ms = a.number("latency", 0, 0, max_latency_ms);
   k.jitter_ms = a.number("jitter", 0, 0, max_latency_ms);
   k.fail_status = static_cast<int>(a.number("fail-status", 500, 200, 599));
+  k.max_age = a.number("max-age", 30, 0, 1 << 30);
+  // The first version dates from start-up.
+  k.version_since = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   if (auto p = a.get("fail-rate")) {
     const auto rate = parse_probability(*p);
     if (!rate) a.fail("--fail-rate: expected a probability from 0 to 1, got '" + *p + "'");
@@ -363,6 +441,9 @@ int main(int argc, char** argv) {
     co_return;
   });
   routes.get("/bytes/{n}", bytes);
+  routes.get("/cached/*", [&k](http::request& req, http::response& res) {
+    return answer_cached(k, req, res);
+  });
   add_admin_routes(routes, k);
 
   // The runtime before the server: the server's drain hooks live in the

@@ -27,6 +27,7 @@
 #include "trellis/core/log.hpp"
 #include "trellis/core/metrics.hpp"
 #include "trellis/core/runtime.hpp"
+#include "trellis/codec/url.hpp"
 #include "trellis/http/router.hpp"
 #include "trellis/http/server.hpp"
 #include "trellis/lb/cluster.hpp"
@@ -47,7 +48,8 @@ usage:
   trellis-proxy --listen ADDR:PORT --upstream ADDR:PORT [--upstream ...]
                 [--mode http|tcp] [--policy NAME] [--hash-on KEY]
                 [--health-path P] [--health-interval D] [--retries N]
-                [--workers N] [--admin ADDR:PORT] [--print-config] [--log-level L]
+                [--cache SIZE] [--workers N] [--admin ADDR:PORT] [--print-config]
+                [--log-level L]
   trellis-proxy --listen ADDR:PORT --forward [--allow HOST] [--connect-port N]
 
 With no options it runs the demo configuration: a proxy on
@@ -76,6 +78,9 @@ options --config FILE      a JSON configuration (see docs/reverse-proxies.md)
         --health-path P    check every host with GET P (default: no checks)
         --health-interval D  time between checks (default 1s)
         --retries N        extra attempts on another host (default 1)
+        --cache SIZE       an HTTP cache of SIZE ("256MiB") in front of the
+                           hosts: RFC 9111 caching, a CDN edge (see
+                           docs/caching.md); purge through the admin listener
         --workers N        worker threads (default: one per core)
         --admin ADDR:PORT  the admin listener (/status, /metrics)
         --log-level L      trace, debug, info (default), warn, error, off
@@ -134,6 +139,7 @@ json quick_config(const examples::args& a) {
   if (auto admin = a.get("admin")) j["admin"] = *admin;
   if (a.has("workers")) j["workers"] = a.number("workers", 0, 0, 256);
   if (a.has("retries")) j["proxy"] = {{"retries", a.number("retries", 1, 0, 10)}};
+  if (auto size = a.get("cache")) j["cache"] = {{"size", *size}};
   return j;
 }
 
@@ -166,13 +172,28 @@ struct listener_routes {
   }
 };
 
+// The value of `name` in a query string, decoded; "" when absent or
+// malformed.
+std::string query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    auto v = http::percent_decode(pair.substr(eq + 1), http::decode_mode::query);
+    return v ? *v : std::string();
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const examples::args a("trellis-proxy", argc, argv, usage, {"check", "print-config", "forward"});
   a.allow({"config", "check", "print-config", "listen", "upstream", "mode", "forward", "allow",
            "connect-port", "policy", "hash-on", "health-path", "health-interval", "retries",
-           "workers", "admin", "log-level"});
+           "cache", "workers", "admin", "log-level"});
   if (!a.positional().empty())
     a.fail("unexpected argument '" + a.positional()[0] + "' (see --help)");
   a.apply_log_level();
@@ -180,7 +201,7 @@ int main(int argc, char** argv) {
   if (quick && a.has("config")) a.fail("--config and quick-mode flags (--listen, --upstream) do not go together");
   if (a.has("forward")) {
     if (!a.has("listen")) a.fail("--forward needs --listen");
-    for (const char* flag : {"upstream", "mode", "policy", "hash-on", "health-path", "health-interval", "retries"})
+    for (const char* flag : {"upstream", "mode", "policy", "hash-on", "health-path", "health-interval", "retries", "cache"})
       if (a.has(flag)) a.fail(std::string("--") + flag + " does not go with --forward");
   } else if (quick && !(a.has("listen") && a.has("upstream"))) {
     a.fail("quick mode needs --listen and at least one --upstream");
@@ -188,7 +209,7 @@ int main(int argc, char** argv) {
   if (!a.has("forward") && (a.has("allow") || a.has("connect-port")))
     a.fail("--allow and --connect-port belong to --forward");
   if (!quick) {
-    for (const char* flag : {"policy", "hash-on", "health-path", "health-interval", "retries", "workers", "admin"})
+    for (const char* flag : {"policy", "hash-on", "health-path", "health-interval", "retries", "cache", "workers", "admin"})
       if (a.has(flag)) a.fail(std::string("--") + flag + " belongs to quick mode (with --listen)");
   }
 
@@ -237,6 +258,11 @@ int main(int argc, char** argv) {
   const core::drain_hook stop_checks = rt[0].on_drain([&clusters] {
     for (auto& [name, c] : clusters) c->stop();
   });
+
+  // One cache for every route that uses it: a URL cached through one
+  // route is a hit through another that reaches it, and one purge drops it.
+  std::shared_ptr<proxy::http_cache> cache;
+  if (cfg.cache) cache = std::make_shared<proxy::http_cache>(cfg.cache->store);
 
   std::vector<std::unique_ptr<listener_routes>> tables;
   std::vector<std::unique_ptr<http::server>> servers;
@@ -303,6 +329,10 @@ int main(int argc, char** argv) {
       o.host = r.host_mode;
       o.host_value = r.host_value;
       o.hash = cfg.find_cluster(r.cluster)->hash;
+      if (cache && r.cache) {
+        o.cache = cfg.cache->rules;
+        o.cache.store = cache;
+      }
       try {
         table->proxies.push_back(
             std::make_unique<proxy::reverse_proxy>(rt, clusters.at(r.cluster), std::move(o)));
@@ -343,6 +373,53 @@ int main(int argc, char** argv) {
     admin_routes.get("/metrics", [&](http::request&, http::response& res) -> asio::awaitable<void> {
       res.set_text(metrics.expose(), "text/plain; version=0.0.4");
       co_return;
+    });
+    // The cache: its counters, and purging by URL or by tag (a
+    // Surrogate-Key the origin sent), e.g.
+    //   curl -X POST 'http://127.0.0.1:9901/cache/purge?url=http://127.0.0.1:8080/a'
+    //   curl -X POST 'http://127.0.0.1:9901/cache/purge?tag=product-1'
+    admin_routes.get("/cache", [&](http::request&, http::response& res) -> asio::awaitable<void> {
+      if (!cache) {
+        res.status = 404;
+        res.set_text("no cache configured\n");
+        co_return;
+      }
+      const auto s = cache->stats();
+      json out = {{"urls", s.urls},           {"bytes", s.bytes},
+                  {"max_bytes", cache->options().max_bytes},
+                  {"stored", s.stored},       {"too_large", s.too_large},
+                  {"evictions", s.evictions}, {"expirations", s.expirations},
+                  {"purges", s.purges},       {"tag_purges", s.tag_purges},
+                  {"collapsed", s.collapsed}, {"collapse_timeouts", s.collapse_timeouts}};
+      res.set_text(out.dump(2) + "\n", "application/json");
+    });
+    admin_routes.post("/cache/purge", [&](http::request& req, http::response& res) -> asio::awaitable<void> {
+      if (!cache) {
+        res.status = 404;
+        res.set_text("no cache configured\n");
+        co_return;
+      }
+      const auto url = query_value(req.query(), "url");
+      const auto tag = query_value(req.query(), "tag");
+      if (url.empty() == tag.empty()) {
+        res.status = 400;
+        res.set_text("expected ?url=URL or ?tag=TAG\n");
+        co_return;
+      }
+      if (!tag.empty()) {
+        cache->purge_tag(tag);
+        res.set_text("purged tag " + tag + "\n");
+        co_return;
+      }
+      auto parsed = http::parse_url(url);
+      if (!parsed || parsed->host.empty()) {
+        res.status = 400;
+        res.set_text("not an absolute URL: " + url + "\n");
+        co_return;
+      }
+      const bool dropped = cache->purge(proxy::cache_key(*parsed));
+      res.status = dropped ? 200 : 404;
+      res.set_text(std::string(dropped ? "purged " : "not in cache: ") + url + "\n");
     });
     admin.emplace(admin_routes.to_handler());
     auto bound = admin->listen(rt, *cfg.admin);

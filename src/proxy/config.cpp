@@ -291,10 +291,58 @@ cluster_config parse_cluster(const json& j, const std::string& path) {
   return c;
 }
 
+// A size: a number of bytes, or a string with a unit (parse_size).
+std::uint64_t get_size(const json& j, const std::string& path) {
+  if (j.is_number()) return get_uint(j, path, 0, std::uint64_t{1} << 50);
+  if (!j.is_string()) bad(path, "expected a size such as \"256MiB\" or a number of bytes");
+  return parse_size(j.get<std::string>(), path);
+}
+
+void parse_cache(const json& j, const std::string& path, cache_config& c) {
+  expect_object(j, path);
+  only(j, path, {"size", "max_entry", "eviction", "collapse_timeout", "name", "keep_stale",
+                 "heuristic_percent", "max_heuristic_lifetime", "stale_if_error"});
+  const auto seconds = [&](const char* key) {
+    return std::chrono::duration_cast<std::chrono::seconds>(get_duration(j.at(key), member(path, key)));
+  };
+  if (auto* v = find(j, "size")) {
+    c.store.max_bytes = get_size(*v, member(path, "size"));
+    if (c.store.max_bytes < 64 * 1024) bad(member(path, "size"), "must be at least 64KiB");
+  }
+  if (auto* v = find(j, "max_entry")) {
+    c.store.max_entry_bytes = get_size(*v, member(path, "max_entry"));
+    if (c.store.max_entry_bytes == 0 || c.store.max_entry_bytes > c.store.max_bytes)
+      bad(member(path, "max_entry"), "must be between 1 byte and the cache's size");
+  }
+  if (auto* v = find(j, "eviction")) {
+    const std::string name = get_string(*v, member(path, "eviction"));
+    const auto e = cache::parse_eviction(name);
+    if (!e)
+      bad(member(path, "eviction"), "unknown policy '" + name +
+                                        "' (one of lru, lfu, fifo, random, sieve, s3-fifo, w-tinylfu)");
+    c.store.eviction = *e;
+  }
+  if (auto* v = find(j, "collapse_timeout"))
+    c.store.collapse_timeout = get_duration(*v, member(path, "collapse_timeout"));
+  if (auto* v = find(j, "name")) {
+    c.rules.name = get_string(*v, member(path, "name"));
+    if (c.rules.name.empty()) bad(member(path, "name"), "empty");
+  }
+  if (find(j, "keep_stale")) c.rules.keep_stale = seconds("keep_stale");
+  if (auto* v = find(j, "heuristic_percent"))
+    c.rules.rules.heuristic_percent =
+        static_cast<unsigned>(get_uint(*v, member(path, "heuristic_percent"), 0, 100));
+  if (find(j, "max_heuristic_lifetime"))
+    c.rules.rules.max_heuristic_lifetime = seconds("max_heuristic_lifetime");
+  if (find(j, "stale_if_error")) c.rules.rules.stale_if_error_default = seconds("stale_if_error");
+}
+
 route_config parse_route(const json& j, const std::string& path) {
   expect_object(j, path);
-  only(j, path, {"host", "path_prefix", "cluster", "strip_prefix", "prefix_rewrite", "host_rewrite"});
+  only(j, path, {"host", "path_prefix", "cluster", "strip_prefix", "prefix_rewrite", "host_rewrite",
+                 "cache"});
   route_config r;
+  if (auto* v = find(j, "cache")) r.cache = get_bool(*v, member(path, "cache"));
   if (auto* v = find(j, "host")) r.host = get_string(*v, member(path, "host"));
   if (r.host == "*") r.host.clear();
   if (auto* v = find(j, "path_prefix")) {
@@ -450,6 +498,28 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   return fail();
 }
 
+std::uint64_t parse_size(std::string_view text, std::string_view field) {
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const auto fail = [&]() -> std::uint64_t {
+    throw core::config_error(std::string(field), "expected a size such as \"512KiB\", \"256MiB\" "
+                                                 "or \"1GiB\", got '" + std::string(text) + "'");
+  };
+  if (ec != std::errc{} || end == text.data()) return fail();
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "KiB") scale = 1ull << 10;
+  else if (unit == "MiB") scale = 1ull << 20;
+  else if (unit == "GiB") scale = 1ull << 30;
+  else if (unit == "KB") scale = 1'000;
+  else if (unit == "MB") scale = 1'000'000;
+  else if (unit == "GB") scale = 1'000'000'000;
+  else return fail();
+  if (n > (std::uint64_t{1} << 50) / scale) return fail();  // a petabyte: surely a typo
+  return n * scale;
+}
+
 asio::ip::tcp::endpoint parse_listen_address(std::string_view text, std::string_view field) {
   auto ep = lb::parse_endpoint(text);
   if (!ep || !ep->is_ip)
@@ -484,13 +554,14 @@ const route_config* match_route(const std::vector<route_config>& routes, std::st
 
 config parse_config(const json& j) {
   expect_object(j, "");
-  only(j, "", {"workers", "admin", "max_request_body", "proxy", "listeners", "clusters"});
+  only(j, "", {"workers", "admin", "max_request_body", "proxy", "cache", "listeners", "clusters"});
   config c;
   if (auto* v = find(j, "workers")) c.workers = get_uint(*v, "workers", 0, 256);
   if (auto* v = find(j, "admin")) c.admin = parse_listen_address(get_string(*v, "admin"), "admin");
   if (auto* v = find(j, "max_request_body"))
     c.max_request_body = get_uint(*v, "max_request_body", 0, std::uint64_t{1} << 50);
   if (auto* v = find(j, "proxy")) parse_proxy(*v, "proxy", c.proxy);
+  if (auto* v = find(j, "cache")) parse_cache(*v, "cache", c.cache.emplace());
 
   // Clusters: required unless every listener is a forward proxy (checked
   // below, where the listeners name them).

@@ -96,13 +96,13 @@ cached_ptr http_cache::find(const std::string& key) {
   return find(key, nullptr);
 }
 
-bool http_cache::store(const std::string& key, cached_response r) {
+cached_ptr http_cache::store(const std::string& key, cached_response r) {
   const cache::time_point now = options_.clock();
-  if (r.keep_until <= now) return false;
+  if (r.keep_until <= now) return nullptr;
   const std::uint64_t w = r.weight();
   if (w + key.size() > options_.max_entry_bytes || w + key.size() > options_.max_bytes) {
     too_large_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+    return nullptr;
   }
   r.generation_ = generation_.fetch_add(1, std::memory_order_acq_rel);
   auto fresh = std::make_shared<const cached_response>(std::move(r));
@@ -128,9 +128,9 @@ bool http_cache::store(const std::string& key, cached_response r) {
     for (const auto& v : next->list) next->keep_until = std::max(next->keep_until, v->keep_until);
   }
   const cache::time_point until = next->keep_until;
-  if (!store_->put_until(key, std::move(next), until)) return false;
+  if (!store_->put_until(key, std::move(next), until)) return nullptr;
   stored_.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  return fresh;
 }
 
 bool http_cache::purge(const std::string& key) {

@@ -13,11 +13,13 @@ namespace {
 
 // What a streamed body or a tunnel keeps alive after the handler returned.
 struct relay_state {
-  relay_state(http::client_stream s, std::shared_ptr<void> h, std::string first)
-      : stream(std::move(s)), held(std::move(h)), buffered(std::move(first)) {}
+  relay_state(http::client_stream s, std::shared_ptr<void> h, std::string first,
+              std::shared_ptr<body_capture> c)
+      : stream(std::move(s)), held(std::move(h)), buffered(std::move(first)), capture(std::move(c)) {}
   http::client_stream stream;
   std::shared_ptr<void> held;
   std::string buffered;  // the body read before deciding to stream
+  std::shared_ptr<body_capture> capture;
 };
 
 void answer_502(http::response& res, const relay_settings& s, std::string text) {
@@ -106,7 +108,7 @@ asio::awaitable<void> relay_response(http::client_stream stream, http::request& 
       co_return;
     }
     if (!upgrade_to.empty()) (void)res.headers.set("Upgrade", upgrade_to);
-    auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::string());
+    auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::string(), nullptr);
     res.upgrade = [r, upstream](http::tunnel& downstream) -> asio::awaitable<void> {
       co_await splice(downstream, *upstream);
     };
@@ -120,7 +122,7 @@ asio::awaitable<void> relay_response(http::client_stream stream, http::request& 
     if (req.method() == http::method::head && res.headers.contains("Content-Length"))
       res.stream = [](http::body_writer&) -> asio::awaitable<void> { co_return; };
     auto end = co_await stream.read_some();  // gives the connection back
-    (void)end;
+    if (end && s.capture) s.capture->finish();
     co_return;
   }
 
@@ -136,6 +138,10 @@ asio::awaitable<void> relay_response(http::client_stream stream, http::request& 
     }
     if (piece->empty()) {
       res.headers.erase("Content-Length");  // the server writes the body's own
+      if (s.capture) {
+        s.capture->append(buffered);
+        s.capture->finish();
+      }
       res.body = std::move(buffered);
       co_return;
     }
@@ -146,8 +152,9 @@ asio::awaitable<void> relay_response(http::client_stream stream, http::request& 
   // A large body: streamed at the pace of the client. The upstream's
   // Content-Length, if any, stays: the server then checks the body
   // against it.
-  auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::move(buffered));
+  auto r = std::make_shared<relay_state>(std::move(stream), hold(), std::move(buffered), s.capture);
   res.stream = [r, on_broken = std::move(on_broken)](http::body_writer& w) -> asio::awaitable<void> {
+    if (r->capture) r->capture->append(r->buffered);
     if (auto ec = co_await w.write(r->buffered)) co_return;
     std::string().swap(r->buffered);
     for (;;) {
@@ -157,7 +164,11 @@ asio::awaitable<void> relay_response(http::client_stream stream, http::request& 
         w.abort();  // the client must see an incomplete message
         co_return;
       }
-      if (piece->empty()) co_return;
+      if (piece->empty()) {
+        if (r->capture) r->capture->finish();
+        co_return;
+      }
+      if (r->capture) r->capture->append(*piece);
       if (auto ec = co_await w.write(*piece)) co_return;  // the client left
     }
   };

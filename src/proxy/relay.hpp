@@ -4,6 +4,9 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "trellis/http/client.hpp"
+#include "trellis/lb/cluster.hpp"
 #include "trellis/http/message.hpp"
 #include "trellis/proxy/forwarding.hpp"
 
@@ -48,11 +52,38 @@ asio::awaitable<void> pump(http::tunnel& from, http::tunnel& to);
 // Both directions at once, until both have ended.
 asio::awaitable<void> splice(http::tunnel& a, http::tunnel& b);
 
+// One request's trip upstream (reverse_proxy::call_upstream): the host
+// that answered and the response head, or why none did.
+struct upstream_call {
+  std::optional<http::client_stream> stream;  // engaged: a response head came
+  const lb::host* host = nullptr;             // the host that sent it
+  lb::host_set_ptr snapshot;                  // keeps *host alive
+  std::error_code error;                      // without a stream: the last attempt's failure
+  std::string error_host;
+  bool no_host = false;  // no host to pick at all (503)
+  // When the request went out and the response head came back (RFC 9111
+  // §4.2.3's request_time and response_time).
+  std::chrono::system_clock::time_point request_time;
+  std::chrono::system_clock::time_point response_time;
+};
+
+// Sees a relayed response body on its way to the client, to keep a copy
+// of it (the caching proxy's fill). Runs on the request's worker. A
+// capture destroyed without finish() saw a body that broke off, or one
+// the client stopped reading: it keeps nothing.
+class body_capture {
+ public:
+  virtual ~body_capture() = default;
+  virtual void append(std::string_view piece) = 0;
+  virtual void finish() = 0;  // the body arrived whole
+};
+
 struct relay_settings {
   std::string_view via;                // pseudonym for Via; empty: none
   std::size_t buffer_size = 0;         // bodies up to this are sent whole with the head
   std::string_view request_id_header;  // set on the response when request_id is not empty
   std::string_view request_id;
+  std::shared_ptr<body_capture> capture;  // null: the body is not kept
 };
 
 // Moves an upstream response into `res`: hop-by-hop fields removed, Via
@@ -63,7 +94,8 @@ struct relay_settings {
 // `hold` is called once if anything must outlive the handler (a streamed
 // body, a tunnel) and what it returns is kept until then: the caller's
 // accounting for the upstream host. `on_broken` hears of an upstream that
-// broke its response.
+// broke its response. settings.capture, when set, sees the body as it
+// goes (a response without a body finishes it at once).
 asio::awaitable<void> relay_response(http::client_stream stream, http::request& req,
                                      http::response& res, const relay_settings& settings,
                                      const std::function<std::shared_ptr<void>()>& hold,

@@ -224,6 +224,16 @@ reverse_proxy::reverse_proxy(core::runtime& rt, std::shared_ptr<lb::cluster> clu
   if (o.metrics == nullptr) own_metrics_ = std::make_unique<core::metrics_registry>();
   metrics_ = o.metrics != nullptr ? o.metrics : own_metrics_.get();
 
+  if (o.cache.store) {
+    static constexpr const char* results[] = {"hit", "stale", "revalidated", "miss", "bypass"};
+    for (int i = 0; i < 5; ++i)
+      cache_counters_[i] = &metrics_->add_counter(
+          "trellis_proxy_cache_requests_total",
+          "Requests by what the cache did: hit (fresh), stale (served stale), revalidated (304 "
+          "from the origin), miss (fetched), bypass (method not cached)",
+          {{"cluster", cluster_->name()}, {"result", results[i]}});
+  }
+
   http::client_options co;
   co.max_connections_per_origin = o.max_connections;
   co.idle_timeout = o.upstream_idle_timeout;
@@ -274,16 +284,33 @@ reverse_proxy_stats reverse_proxy::stats() const {
 asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& res) {
   const auto ex = co_await asio::this_coro::executor;
   worker_state& ws = state_for(ex);
-  const reverse_proxy_options& o = options_;
   in_flight counted(ws.active);
   bump(ws.n_requests);
 
   // The request id: the client's when sane, else a new one.
   std::string request_id;
-  if (!o.request_id_header.empty()) {
-    const std::string_view incoming = req.header(o.request_id_header);
+  if (!options_.request_id_header.empty()) {
+    const std::string_view incoming = req.header(options_.request_id_header);
     request_id = sane_request_id(incoming) ? std::string(incoming) : ws.request_id();
   }
+  if (options_.cache.store) {
+    co_await handle_cached(req, res, ws, request_id);
+    co_return;
+  }
+  detail::upstream_call call;
+  co_await call_upstream(req, ws, request_id, nullptr, call);
+  if (!call.stream) {
+    answer_failure(call, ws, request_id, res);
+    co_return;
+  }
+  co_await relay(req, res, ws, call, request_id, nullptr);
+}
+
+asio::awaitable<void> reverse_proxy::call_upstream(http::request& req, worker_state& ws,
+                                                   std::string_view request_id,
+                                                   const fields_adjuster* adjust,
+                                                   detail::upstream_call& out) {
+  const reverse_proxy_options& o = options_;
   bool body_started = false;
   const std::size_t scheme_size = o.upstream_https ? 8 : 7;
   // The request as it goes upstream, built anew for each attempt (a retry
@@ -299,6 +326,7 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
       (void)up.headers.set("Host", o.host_value);
     else if (o.host == host_header::upstream)
       (void)up.headers.set("Host", h.address());
+    if (adjust != nullptr) (*adjust)(up.headers);
     if (req.has_body()) {
       up.body_source = [&req, &body_started]() {
         body_started = true;
@@ -312,54 +340,8 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
   };
   const bool idempotent = http::is_idempotent(req.method_text());
 
-  auto fail = [&](int status, std::string_view text) {
-    res.status = status;
-    res.set_text(std::string(text));
-    if (!request_id.empty()) (void)res.headers.set(o.request_id_header, request_id);
-  };
-
   std::vector<const lb::host*> tried;
   std::optional<lb::request_guard> guard;  // the current attempt's host
-  std::optional<http::client_stream> got;
-  const lb::host* chosen = nullptr;
-  lb::host_set_ptr snapshot;
-  // The failure of the last attempt, answered when no retry follows.
-  std::error_code last_error;
-  std::string last_host;
-
-  // Answers the client for a failed attempt.
-  const auto answer_failure = [&] {
-    const failure f = classify(last_error);
-    switch (f) {
-      case failure::connect:
-      case failure::pool:
-        bump(ws.n_connect);
-        break;
-      case failure::timeout:
-        bump(ws.n_timeouts);
-        break;
-      case failure::bad_response:
-        bump(ws.n_bad);
-        break;
-    }
-    core::log::info("upstream request failed", {{"cluster", cluster_->name()},
-                                                {"host", last_host},
-                                                {"error", last_error.message()}});
-    switch (status_of(f)) {
-      case 504:
-        fail(504, "upstream timed out\n");
-        break;
-      case 503:
-        fail(503, "upstream connection pool exhausted\n");
-        break;
-      default:
-        if (f == failure::connect)
-          fail(502, "upstream connect error: " + last_error.message() + "\n");
-        else
-          fail(502, "upstream sent no valid response: " + last_error.message() + "\n");
-    }
-  };
-
   std::optional<std::uint64_t> hash;
   if (o.hash) {
     const std::string client_ip = req.remote_endpoint().address().to_string();
@@ -375,26 +357,25 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
       if (attempt == 0) {
         ws.no_host->add();
         bump(ws.n_no_host);
-        fail(503, "no healthy upstream\n");
-        co_return;
+        out.no_host = true;
       }
-      // Every host was tried. A gateway status kept from the last attempt
+      // Every host was tried: a gateway status kept from the last attempt
       // is relayed; otherwise its failure is the answer.
-      if (got) break;
-      answer_failure();
       co_return;
     }
-    got.reset();
-    snapshot = ws.balancer.current_policy()->snapshot();  // keeps *h alive
+    out.stream.reset();
+    out.snapshot = ws.balancer.current_policy()->snapshot();  // keeps *h alive
     std::optional<in_flight> retry_counted;
     if (attempt > 0) retry_counted.emplace(ws.active_retries);
 
     http::client_request up = make_request(*h);
     guard.reset();
     guard.emplace(*h);
+    out.request_time = std::chrono::system_clock::now();
     const auto t0 = steady::now();
     auto opened = co_await ws.client.open(std::move(up));
     const auto latency = steady::now() - t0;
+    out.response_time = std::chrono::system_clock::now();
     ws.latency->record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
 
@@ -410,9 +391,9 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
       const int cls = outcome.status / 100 - 1;
       if (cls >= 0 && cls < 5) ws.responses[cls]->add();
     } else {
-      last_error = opened.error();
-      last_host = h->address();
-      ws.errors[static_cast<int>(classify(last_error))]->add();
+      out.error = opened.error();
+      out.error_host = h->address();
+      ws.errors[static_cast<int>(classify(out.error))]->add();
     }
     ws.balancer.observe(*h, outcome);
 
@@ -424,9 +405,9 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
     const bool gateway_status = opened && o.retry_on_gateway_status &&
                                 (outcome.status == 502 || outcome.status == 503 ||
                                  outcome.status == 504);
-    const bool no_response = !opened && classify(last_error) != failure::timeout;
+    const bool no_response = !opened && classify(out.error) != failure::timeout;
     const bool retriable = (no_response || gateway_status) && attempt < o.max_retries &&
-                           !body_started && (idempotent || (!opened && before_sending(last_error)));
+                           !body_started && (idempotent || (!opened && before_sending(out.error)));
     if (retriable) {
       const double allowed =
           std::max<double>(o.min_retry_concurrency, o.retry_budget * static_cast<double>(ws.active));
@@ -435,34 +416,83 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
         ws.retries->add();
         bump(ws.n_retries);
         if (opened) {  // kept, in case no other host is left to try
-          got.emplace(std::move(*opened));
-          chosen = h;
+          out.stream.emplace(std::move(*opened));
+          out.host = h;
         }
         continue;
       }
       bump(ws.n_budget);
     }
-    if (!opened) {
-      answer_failure();
-      co_return;
+    if (opened) {
+      out.stream.emplace(std::move(*opened));
+      out.host = h;
     }
-    got.emplace(std::move(*opened));
-    chosen = h;
-    break;
+    co_return;
   }
+}
 
-  // --- the response -------------------------------------------------------------
+void reverse_proxy::answer_failure(const detail::upstream_call& call, worker_state& ws,
+                                   std::string_view request_id, http::response& res) {
+  const reverse_proxy_options& o = options_;
+  const auto fail = [&](int status, std::string text) {
+    res.status = status;
+    res.headers.clear();
+    res.set_text(std::move(text));
+    if (!request_id.empty()) (void)res.headers.set(o.request_id_header, request_id);
+  };
+  if (call.no_host) {
+    fail(503, "no healthy upstream\n");
+    return;
+  }
+  const failure f = classify(call.error);
+  switch (f) {
+    case failure::connect:
+    case failure::pool:
+      bump(ws.n_connect);
+      break;
+    case failure::timeout:
+      bump(ws.n_timeouts);
+      break;
+    case failure::bad_response:
+      bump(ws.n_bad);
+      break;
+  }
+  core::log::info("upstream request failed", {{"cluster", cluster_->name()},
+                                              {"host", call.error_host},
+                                              {"error", call.error.message()}});
+  switch (status_of(f)) {
+    case 504:
+      fail(504, "upstream timed out\n");
+      break;
+    case 503:
+      fail(503, "upstream connection pool exhausted\n");
+      break;
+    default:
+      if (f == failure::connect)
+        fail(502, "upstream connect error: " + call.error.message() + "\n");
+      else
+        fail(502, "upstream sent no valid response: " + call.error.message() + "\n");
+  }
+}
+
+asio::awaitable<void> reverse_proxy::relay(http::request& req, http::response& res,
+                                           worker_state& ws, detail::upstream_call& call,
+                                           std::string_view request_id,
+                                           std::shared_ptr<detail::body_capture> capture) {
+  const reverse_proxy_options& o = options_;
   detail::relay_settings settings;
   settings.via = o.forwarding.via;
   settings.buffer_size = o.buffer_size;
   settings.request_id_header = o.request_id_header;
   settings.request_id = request_id;
+  settings.capture = std::move(capture);
+  const lb::host* chosen = call.host;
   // A streamed body or a tunnel keeps counting as a request on its host,
   // and keeps the host alive, after the handler returned.
   // (Both callbacks are named, not temporaries of the co_await below: g++
   // 12 destroys such temporaries twice.)
   const std::function<std::shared_ptr<void>()> hold = [&]() -> std::shared_ptr<void> {
-    return std::make_shared<held_host>(*chosen, std::move(snapshot));
+    return std::make_shared<held_host>(*chosen, std::move(call.snapshot));
   };
   // A body that breaks off counts against its host as a gateway failure:
   // its head was reported as a success when it came, and a backend that
@@ -476,7 +506,8 @@ asio::awaitable<void> reverse_proxy::handle(http::request& req, http::response& 
     core::log::info("upstream response broke",
                     {{"cluster", cluster_->name()}, {"host", address}, {"error", ec.message()}});
   };
-  co_await detail::relay_response(std::move(*got), req, res, settings, hold, std::move(on_broken));
+  co_await detail::relay_response(std::move(*call.stream), req, res, settings, hold,
+                                  std::move(on_broken));
 }
 
 }  // namespace trellis::proxy

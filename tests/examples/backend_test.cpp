@@ -198,6 +198,31 @@ TEST_F(BackendExample, echo_returns_the_request_body) {
   EXPECT_EQ(empty.body, "");
 }
 
+TEST_F(BackendExample, cached_answers_carry_cache_headers_and_304_a_matching_condition) {
+  backend b({"--name", "origin", "--max-age", "45"});
+  const auto r = b.get("/cached/products/7");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("cache-control"), "max-age=45");
+  EXPECT_EQ(r.header("etag"), "\"v1\"");
+  EXPECT_FALSE(r.header("last-modified").empty());
+  EXPECT_EQ(r.header("surrogate-key"), "cached products");
+  EXPECT_EQ(r.parsed()["version"], 1);
+  EXPECT_EQ(b.get("/cached/x?max-age=5&swr=10&sie=60").header("cache-control"),
+            "max-age=5, stale-while-revalidate=10, stale-if-error=60");
+
+  EXPECT_EQ(b.call("GET", "/cached/products/7", {"-H", "If-None-Match: \"v1\""}).status, 304);
+  EXPECT_EQ(b.call("GET", "/cached/products/7", {"-H", "If-None-Match: \"v0\""}).status, 200);
+  const std::string since = r.header("last-modified");
+  EXPECT_EQ(b.call("GET", "/cached/products/7", {"-H", "If-Modified-Since: " + since}).status, 304);
+
+  const auto bumped = b.post("/admin/version?bump");
+  ASSERT_EQ(bumped.status, 200) << bumped.body;
+  EXPECT_EQ(bumped.parsed()["version"], 2);
+  const auto after = b.call("GET", "/cached/products/7", {"-H", "If-None-Match: \"v1\""});
+  EXPECT_EQ(after.status, 200) << "a new version fails the old validator";
+  EXPECT_EQ(after.header("etag"), "\"v2\"");
+}
+
 TEST_F(BackendExample, bad_flags_fail_at_start_naming_the_flag) {
   struct bad_case {
     std::vector<std::string> args;

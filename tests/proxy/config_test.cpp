@@ -216,6 +216,57 @@ TEST(ProxyConfig, RequestBodiesAreUnlimitedUnlessASizeIsGiven) {
   EXPECT_EQ(error_field(j), "max_request_body");
 }
 
+TEST(ProxyConfig, CacheSection) {
+  EXPECT_FALSE(parse_config(minimal()).cache) << "no cache unless configured";
+  json j = minimal();
+  j["cache"] = json::parse(R"({"size": "256MiB", "max_entry": "16MiB", "eviction": "s3-fifo",
+    "collapse_timeout": "2s", "name": "edge", "keep_stale": "10m", "heuristic_percent": 5,
+    "max_heuristic_lifetime": "2h", "stale_if_error": "1m"})");
+  j["listeners"][0] = json::parse(R"({"address": "127.0.0.1:8080", "routes": [
+    {"path_prefix": "/api", "cluster": "web", "cache": false}, {"cluster": "web"}]})");
+  const config c = parse_config(j);
+  ASSERT_TRUE(c.cache);
+  EXPECT_EQ(c.cache->store.max_bytes, 256ull << 20);
+  EXPECT_EQ(c.cache->store.max_entry_bytes, 16ull << 20);
+  EXPECT_EQ(c.cache->store.eviction, cache::eviction::s3fifo);
+  EXPECT_EQ(c.cache->store.collapse_timeout, 2s);
+  EXPECT_EQ(c.cache->rules.name, "edge");
+  EXPECT_EQ(c.cache->rules.keep_stale, 600s);
+  EXPECT_EQ(c.cache->rules.rules.heuristic_percent, 5u);
+  EXPECT_EQ(c.cache->rules.rules.max_heuristic_lifetime, 7200s);
+  EXPECT_EQ(c.cache->rules.rules.stale_if_error_default, 60s);
+  EXPECT_FALSE(c.listeners[0].routes[0].cache);
+  EXPECT_TRUE(c.listeners[0].routes[1].cache);
+
+  const auto field_of = [&](const char* cache_json) {
+    json bad = minimal();
+    bad["cache"] = json::parse(cache_json);
+    return error_field(bad);
+  };
+  EXPECT_EQ(field_of(R"({"size": "lots"})"), "cache.size");
+  EXPECT_EQ(field_of(R"({"size": "1KiB"})"), "cache.size") << "too small to hold anything";
+  EXPECT_EQ(field_of(R"({"size": "1MiB", "max_entry": "2MiB"})"), "cache.max_entry");
+  EXPECT_EQ(field_of(R"({"eviction": "mru"})"), "cache.eviction");
+  EXPECT_EQ(field_of(R"({"keep_stale": 5})"), "cache.keep_stale");
+  EXPECT_EQ(field_of(R"({"heuristic_percent": 101})"), "cache.heuristic_percent");
+  EXPECT_EQ(field_of(R"({"sise": "1MiB"})"), "cache.sise");
+  EXPECT_EQ(field_of(R"([])"), "cache");
+}
+
+TEST(ProxyConfig, Sizes) {
+  EXPECT_EQ(parse_size("0", "f"), 0u);
+  EXPECT_EQ(parse_size("512", "f"), 512u);
+  EXPECT_EQ(parse_size("512B", "f"), 512u);
+  EXPECT_EQ(parse_size("4KiB", "f"), 4096u);
+  EXPECT_EQ(parse_size("256MiB", "f"), 256ull << 20);
+  EXPECT_EQ(parse_size("2GiB", "f"), 2ull << 30);
+  EXPECT_EQ(parse_size("3KB", "f"), 3000u);
+  EXPECT_EQ(parse_size("5MB", "f"), 5'000'000u);
+  EXPECT_EQ(parse_size("1GB", "f"), 1'000'000'000u);
+  for (const char* bad : {"", "MiB", "1 MiB", "1mib", "1TiB", "-1", "1.5MiB", "99999999GiB"})
+    EXPECT_THROW(parse_size(bad, "f"), core::config_error) << bad;
+}
+
 TEST(ProxyConfig, Durations) {
   EXPECT_EQ(parse_duration("250ms", "f"), 250ms);
   EXPECT_EQ(parse_duration("5s", "f"), 5s);

@@ -577,7 +577,9 @@ const std::string proxy_bin = std::string(TRELLIS_BIN_DIR) + "/trellis-proxy";
 // is tried).
 class proxy_process {
  public:
-  explicit proxy_process(const std::vector<std::string>& upstreams) {
+  // `extra`: more command-line arguments ("--cache", "64MiB").
+  explicit proxy_process(const std::vector<std::string>& upstreams,
+                         const std::vector<std::string>& extra = {}) {
     std::string why;
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = test::free_port();
@@ -587,6 +589,7 @@ class proxy_process {
         argv.push_back("--upstream");
         argv.push_back(u);
       }
+      argv.insert(argv.end(), extra.begin(), extra.end());
       proc_.emplace(argv);
       if (proc_->wait_for_output("listening", 10s, /*from_stderr=*/true)) return;
       why = proc_->err();
@@ -674,6 +677,80 @@ TEST_F(TrellisProxyPeers, RelaysADownloadAndAnUploadByteForByte) {
                               {}, 60s);
   ASSERT_TRUE(sent.status.success()) << sent.err;
   EXPECT_EQ(sent.out, "bytes=" + std::to_string(upload.size()) + " fnv=" + expected.hex() + "\n");
+}
+
+// ---------------------------------------------------------------------------
+// trellis-proxy --cache in front of nginx: a CDN edge and its origin
+
+// The lines of nginx's access log that asked for `path`.
+int origin_requests(const nginx_server& origin, std::string_view path) {
+  const std::string log = origin.access_log();
+  int n = 0;
+  for (std::size_t at = 0; (at = log.find(std::string(" ") + std::string(path) + " ", at)) !=
+                           std::string::npos;
+       ++at)
+    ++n;
+  return n;
+}
+
+TEST_F(TrellisProxyPeers, CachesNginxsResponsesAndCollapsesMissesAtTheEdge) {
+  nginx_server origin({.server_body = "    location / { add_header Cache-Control \"max-age=60\"; }\n"
+                                      "    location /slow/ { limit_rate 256k;\n"
+                                      "      add_header Cache-Control \"max-age=60\"; }\n"});
+  origin.put("/page.txt", "the page\n");
+  const std::string slow = test::make_bytes(256 * 1024);
+  origin.put("/slow/big.bin", slow);
+  const std::uint16_t admin_port = test::free_port();
+  const std::string admin = "127.0.0.1:" + std::to_string(admin_port);
+  proxy_process edge({origin.address()}, {"--cache", "64MiB", "--admin", admin});
+
+  // A miss, stored; then a hit nginx never sees.
+  const auto first = curl(edge.url("/page.txt"));
+  EXPECT_EQ(first.reply.status, 200);
+  EXPECT_EQ(first.reply.body, "the page\n");
+  EXPECT_THAT(first.reply.header("cache-status"), HasSubstr("fwd=uri-miss"));
+  EXPECT_THAT(first.reply.header("cache-status"), HasSubstr("stored"));
+  const auto second = curl(edge.url("/page.txt"));
+  EXPECT_EQ(second.reply.body, "the page\n");
+  EXPECT_THAT(second.reply.header("cache-status"), HasSubstr("trellis; hit"));
+  EXPECT_FALSE(second.reply.header("age").empty());
+  EXPECT_EQ(origin_requests(origin, "/page.txt"), 1) << origin.access_log();
+
+  // curl's conditional request, answered 304 by the edge from nginx's ETag.
+  const std::string etag = first.reply.header("etag");
+  ASSERT_FALSE(etag.empty());
+  const auto conditional = curl(edge.url("/page.txt"), {"-H", "If-None-Match: " + etag});
+  EXPECT_EQ(conditional.reply.status, 304);
+  EXPECT_EQ(origin_requests(origin, "/page.txt"), 1);
+
+  // 100 clients at once for a body nginx sends slowly (a second): one
+  // request reaches nginx, every client gets the whole body.
+  std::vector<std::string> args = {"curl", "-sS", "--max-time", "30", "--parallel",
+                                   "--parallel-immediate", "--parallel-max", "100",
+                                   "-w", "%{http_code} %{size_download}\\n"};
+  for (int i = 0; i < 100; ++i) {
+    args.push_back("-o");
+    args.push_back("/dev/null");
+    args.push_back(edge.url("/slow/big.bin"));
+  }
+  const auto many = test::run(args, {}, 60s);
+  ASSERT_TRUE(many.status.success()) << many.err;
+  int whole = 0;
+  for (std::size_t at = 0; (at = many.out.find("200 " + std::to_string(slow.size()), at)) !=
+                           std::string::npos;
+       ++at)
+    ++whole;
+  EXPECT_EQ(whole, 100) << many.out;
+  EXPECT_EQ(origin_requests(origin, "/slow/big.bin"), 1) << origin.access_log();
+
+  // Purged through the admin listener: the next request goes to nginx.
+  const auto purged = test::run({"curl", "-sS", "-X", "POST",
+                                 "http://" + admin + "/cache/purge?url=" + edge.url("/page.txt")},
+                                {}, 10s);
+  EXPECT_THAT(purged.out, HasSubstr("purged"));
+  const auto after = curl(edge.url("/page.txt"));
+  EXPECT_THAT(after.reply.header("cache-status"), HasSubstr("fwd=uri-miss"));
+  EXPECT_EQ(origin_requests(origin, "/page.txt"), 2);
 }
 
 }  // namespace

@@ -58,6 +58,9 @@ struct route_config {
   std::string prefix_rewrite;
   host_header host_mode = host_header::keep;
   std::string host_value;
+  // Whether the top-level cache serves this route ("cache": false turns it
+  // off for the route; without a top-level cache it changes nothing).
+  bool cache = true;
 };
 
 // http: a reverse proxy routing to clusters; tcp: an L4 proxy to one
@@ -83,6 +86,14 @@ struct cluster_config {
   std::optional<lb::hash_policy> hash;
 };
 
+// The top-level "cache" section: one http_cache shared by every route
+// (see docs/caching.md).
+struct cache_config {
+  http_cache_options store;   // "size", "max_entry", "eviction", "collapse_timeout"
+  proxy_cache_options rules;  // "name", "keep_stale", "heuristic_percent",
+                              // "max_heuristic_lifetime", "stale_if_error"
+};
+
 struct config {
   std::size_t workers = 0;  // 0: one per core
   std::optional<asio::ip::tcp::endpoint> admin;
@@ -91,6 +102,7 @@ struct config {
   // holding them, so their size costs it no memory.
   std::uint64_t max_request_body = 0;
   reverse_proxy_options proxy;  // shared by every route, then adjusted per route
+  std::optional<cache_config> cache;
   std::vector<listener_config> listeners;
   std::vector<cluster_config> clusters;
 
@@ -112,6 +124,10 @@ config load_config(const std::string& path);
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view field);
 // "127.0.0.1:8080", "[::1]:8080". Throws core::config_error naming
 // `field`.
+// A size in bytes: a number with an optional unit, "B", "KiB", "MiB" or
+// "GiB" (also "KB", "MB", "GB", powers of 1000): "256MiB". Throws
+// core::config_error naming `field`.
+std::uint64_t parse_size(std::string_view text, std::string_view field);
 asio::ip::tcp::endpoint parse_listen_address(std::string_view text, std::string_view field);
 
 // Picks the route for a request: host match first, then the longest

@@ -82,6 +82,11 @@ struct cached_response {
   std::vector<std::string> tags;
   // Until when it is worth keeping, on the cache's clock.
   cache::time_point keep_until{};
+  // Its age when it arrived and how long it stays fresh (RFC 9111
+  // §4.2.3's corrected_initial_age, §4.2.1's freshness_lifetime), worked
+  // out once when it is stored rather than on every hit.
+  std::chrono::seconds initial_age{0};
+  std::chrono::seconds lifetime{0};
 
   // What it counts for against max_bytes.
   std::uint64_t weight() const noexcept;
@@ -147,11 +152,12 @@ class http_cache {
   cached_ptr find(const std::string& key);
 
   // Stores `r` under `key`, replacing the variant with the same variant
-  // key. False (and nothing changes) when it weighs more than
-  // max_entry_bytes or when its keep_until has passed. Two workers storing
-  // different variants of one URL at the same moment may leave only one of
-  // them: the other is fetched and stored again when next asked for.
-  bool store(const std::string& key, cached_response r);
+  // key, and returns it as stored. Null (and nothing changes) when it
+  // weighs more than max_entry_bytes or when its keep_until has passed.
+  // Two workers storing different variants of one URL at the same moment
+  // may leave only one of them: the other is fetched and stored again when
+  // next asked for.
+  cached_ptr store(const std::string& key, cached_response r);
 
   // Drops `key` with every variant; false when it was not stored.
   bool purge(const std::string& key);

@@ -48,20 +48,29 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trellis/core/metrics.hpp"
 #include "trellis/core/runtime.hpp"
+#include "trellis/http/caching.hpp"
 #include "trellis/http/client.hpp"
 #include "trellis/http/message.hpp"
 #include "trellis/lb/cluster.hpp"
 #include "trellis/lb/hash_policy.hpp"
 #include "trellis/proxy/forwarding.hpp"
+#include "trellis/proxy/http_cache.hpp"
 
 namespace trellis::proxy {
+
+namespace detail {
+struct upstream_call;
+class body_capture;
+}  // namespace detail
 
 // What the Host field of the forwarded request says.
 enum class host_header {
@@ -69,6 +78,28 @@ enum class host_header {
   upstream,  // the picked host's address (nginx's default, $proxy_host)
   fixed,     // reverse_proxy_options::host_value
 };
+
+// Caching (a CDN edge): responses kept in a shared http_cache and served
+// by RFC 9111's rules (http/caching.hpp). See docs/caching.md.
+struct proxy_cache_options {
+  // Where responses are kept; null: no caching. May be shared by several
+  // proxies (and purged through it).
+  std::shared_ptr<http_cache> store;
+  // The rules' knobs: heuristic freshness, stale-if-error default...
+  http::cache_options rules;
+  // The cache's name in Cache-Status (RFC 9211).
+  std::string name = "trellis";
+  // How long a stale response with a validator (ETag, Last-Modified) is
+  // kept past its freshness, for a cheap revalidation (a 304) instead of
+  // a full fetch. Beyond it, or without a validator, a response is kept
+  // only as long as stale-while-revalidate / stale-if-error may use it.
+  std::chrono::seconds keep_stale{3600};
+};
+
+// The key a caching reverse proxy stores a URL's responses under: the
+// absolute URL with scheme and host lower-cased and a default port left
+// out ("http://example.com/a?b"); what http_cache::purge() takes.
+std::string cache_key(const http::url& u);
 
 struct reverse_proxy_options {
   // --- deadlines, towards the upstream ------------------------------------
@@ -136,6 +167,9 @@ struct reverse_proxy_options {
   net::tls::client_options upstream_tls;
   bool upstream_https = false;
 
+  // --- caching ------------------------------------------------------------------
+  proxy_cache_options cache;
+
   // Where per-cluster metrics go: upstream responses by class, failures by
   // kind, retries, upstream latency. Null: the proxy keeps its own.
   core::metrics_registry* metrics = nullptr;
@@ -179,13 +213,40 @@ class reverse_proxy {
   struct worker_state;
 
  private:
+  using fields_adjuster = std::function<void(http::fields&)>;
+
   worker_state& state_for(const asio::any_io_executor& ex);
+  // Picks a host, sends the request (with retries) and waits for the
+  // response head; `adjust`, when set, has the last word on the fields.
+  asio::awaitable<void> call_upstream(http::request& req, worker_state& ws,
+                                      std::string_view request_id, const fields_adjuster* adjust,
+                                      detail::upstream_call& out);
+  // Answers the client for a call that got no response.
+  void answer_failure(const detail::upstream_call& call, worker_state& ws,
+                      std::string_view request_id, http::response& res);
+  // Relays the call's response (detail::relay_response), its body also to
+  // `capture` when set.
+  asio::awaitable<void> relay(http::request& req, http::response& res, worker_state& ws,
+                              detail::upstream_call& call, std::string_view request_id,
+                              std::shared_ptr<detail::body_capture> capture);
+  // handle() with a cache (reverse_proxy_cache.cpp).
+  asio::awaitable<void> handle_cached(http::request& req, http::response& res, worker_state& ws,
+                                      std::string_view request_id);
+  // Revalidates or refetches `stored` for `key` after a stale response was
+  // served (stale-while-revalidate). Every argument is owned by the task
+  // that runs it (`req` is a copy of the request).
+  asio::awaitable<void> refresh_in_background(http::request& req, worker_state& ws,
+                                              const std::string& key, const cached_ptr& stored,
+                                              const std::string& request_id);
+  enum class cache_result { hit, stale, revalidated, miss, bypass };
+  void count_cache(cache_result r);
 
   std::shared_ptr<lb::cluster> cluster_;
   reverse_proxy_options options_;
   std::unique_ptr<core::metrics_registry> own_metrics_;
   core::metrics_registry* metrics_;
   std::vector<std::unique_ptr<worker_state>> workers_;
+  core::counter* cache_counters_[5] = {};  // by cache_result
 };
 
 }  // namespace trellis::proxy
