@@ -33,7 +33,8 @@
 //                       ETag and Last-Modified of the current version
 //                       (a matching If-None-Match or If-Modified-Since
 //                       gets 304) and a Surrogate-Key of the path's first
-//                       segment; POST /admin/version?bump makes a new version
+//                       segment; ?size=N pads the body with N bytes of
+//                       text; POST /admin/version?bump makes a new version
 // "request" counts the requests this instance answered on /* (failed ones
 // included), not health checks or the other routes.
 //
@@ -90,7 +91,8 @@ routes  ANY  /*            {"instance":NAME,"path":PATH,"port":P,"request":N}
                            ?swr=N, ?sie=N add stale-while-revalidate,
                            stale-if-error), ETag and Last-Modified of the
                            current version (304 to a matching conditional
-                           request), Surrogate-Key "cached SEG"
+                           request), Surrogate-Key "cached SEG"; ?size=N
+                           pads the body with N bytes of text
         POST /admin/version?bump           start a new version (new ETag)
 options --name NAME        this instance's name (letters, digits, . _ -)
         --address A        address to bind (default 127.0.0.1; :: for IPv6)
@@ -254,6 +256,17 @@ asio::awaitable<void> answer_cached(knobs& k, http::request& req, http::response
   j["path"] = std::string(req.path());
   j["version"] = version;
   j["request"] = n;
+  // ?size=N: a "text" member making the body about N bytes longer, to
+  // give a compressing cache something to compress.
+  if (const auto size = query_param(req.query(), "size")) {
+    if (const auto bytes = parse_count(*size, 1u << 20)) {
+      static constexpr std::string_view words = "the quick brown fox jumps over the lazy dog ";
+      std::string text;
+      while (text.size() < *bytes) text += words;
+      text.resize(*bytes);
+      j["text"] = std::move(text);
+    }
+  }
   http::set_json(res, j);
 }
 

@@ -301,7 +301,9 @@ std::uint64_t get_size(const json& j, const std::string& path) {
 void parse_cache(const json& j, const std::string& path, cache_config& c) {
   expect_object(j, path);
   only(j, path, {"size", "max_entry", "eviction", "collapse_timeout", "name", "keep_stale",
-                 "heuristic_percent", "max_heuristic_lifetime", "stale_if_error"});
+                 "heuristic_percent", "max_heuristic_lifetime", "stale_if_error", "gzip"});
+  c.rules.gzip = true;  // an edge compresses unless told not to
+  if (auto* v = find(j, "gzip")) c.rules.gzip = get_bool(*v, member(path, "gzip"));
   const auto seconds = [&](const char* key) {
     return std::chrono::duration_cast<std::chrono::seconds>(get_duration(j.at(key), member(path, key)));
   };

@@ -20,7 +20,7 @@ constexpr std::uint64_t overhead = 256;
 }  // namespace
 
 std::uint64_t cached_response::weight() const noexcept {
-  std::uint64_t w = overhead + headers.wire_size() + body.size() + variant.size();
+  std::uint64_t w = overhead + headers.wire_size() + body.size() + gzip_body.size() + variant.size();
   for (const auto& t : tags) w += t.size() + 32;
   return w;
 }

@@ -30,6 +30,7 @@
 
 #include "relay.hpp"
 #include "trellis/codec/ascii.hpp"
+#include "trellis/codec/http/content_coding.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/proxy/reverse_proxy.hpp"
 
@@ -111,12 +112,37 @@ struct request_copy {
   http::request req;
 };
 
+// Whether a stored response gets a gzip copy (proxy_cache_options::gzip).
+bool worth_compressing(const cached_response& r, const proxy_cache_options& co) {
+  if (!co.gzip || r.body.size() < co.gzip_min_size || r.body.size() > co.gzip_max_size)
+    return false;
+  if (r.status == 206 || r.headers.contains("Content-Encoding") ||
+      r.headers.contains("Content-Range"))
+    return false;
+  if (http::parse_cache_control(r.headers).no_transform) return false;  // RFC 9110 §7.7
+  const auto type = r.headers.get("Content-Type");
+  return type && http::is_compressible(*type);
+}
+
+// Makes r.gzip_body when it is worth it: compressed once, here, and served
+// to every client that accepts it until the response leaves the cache.
+void compress(cached_response& r, const proxy_cache_options& co) {
+  if (!worth_compressing(r, co)) return;
+  http::content_encoder encoder(http::content_coding::gzip);
+  std::string out;
+  out.reserve(r.body.size() / 3 + 64);
+  encoder.encode(r.body, out);
+  encoder.finish(out);
+  if (out.size() < r.body.size()) r.gzip_body = std::move(out);
+}
+
 // Keeps a copy of a body relayed to the client and stores the response
 // when the body has arrived whole; ends the fill either way.
 class store_capture final : public detail::body_capture {
  public:
-  store_capture(http_cache& cache, std::string key, cached_response r, http_cache::fill fill)
-      : cache_(cache), key_(std::move(key)), r_(std::move(r)), fill_(std::move(fill)) {}
+  store_capture(http_cache& cache, std::string key, cached_response r, http_cache::fill fill,
+                const proxy_cache_options& co)
+      : cache_(cache), key_(std::move(key)), r_(std::move(r)), fill_(std::move(fill)), co_(co) {}
 
   void append(std::string_view piece) override {
     if (dropped_) return;
@@ -130,7 +156,10 @@ class store_capture final : public detail::body_capture {
     r_.body.append(piece);
   }
   void finish() override {
-    if (!dropped_) (void)cache_.store(key_, std::move(r_));
+    if (!dropped_) {
+      compress(r_, co_);
+      (void)cache_.store(key_, std::move(r_));
+    }
     dropped_ = true;
     fill_.end();
   }
@@ -140,6 +169,7 @@ class store_capture final : public detail::body_capture {
   std::string key_;
   cached_response r_;
   http_cache::fill fill_;
+  const proxy_cache_options& co_;
   bool dropped_ = false;
 };
 
@@ -272,6 +302,21 @@ void serve_stored(const reverse_proxy_options& o, const cached_ptr& stored, http
     res.status = stored->status;
     res.headers = stored->headers;
   }
+  // With a gzip copy, the answer depends on Accept-Encoding; a client that
+  // sent one taking gzip gets the copy, under a weak ETag.
+  bool gzipped = false;
+  if (!stored->gzip_body.empty()) {
+    if (!res.headers.has_token("Vary", "accept-encoding") && !res.headers.has_token("Vary", "*"))
+      (void)res.headers.add("Vary", "Accept-Encoding");
+    const std::string_view accept = req.header("Accept-Encoding");
+    gzipped = !accept.empty() && http::accepts(accept, http::content_coding::gzip);
+    if (gzipped) {
+      if (res.status != 304) (void)res.headers.set("Content-Encoding", "gzip");
+      if (const auto etag = res.headers.get("ETag"); etag && etag->starts_with('"'))
+        (void)res.headers.set("ETag", "W/" + std::string(*etag));
+    }
+  }
+  const std::string& body = gzipped ? stored->gzip_body : stored->body;
   (void)res.headers.set("Age", http::format_age(age));
   append_via(res.headers, 1, o.forwarding.via);
   if (!request_id.empty()) (void)res.headers.set(o.request_id_header, request_id);
@@ -283,23 +328,23 @@ void serve_stored(const reverse_proxy_options& o, const cached_ptr& stored, http
   }
   if (req.method() == http::method::head) {
     // The body a GET would get, described but not sent.
-    (void)res.headers.set("Content-Length", std::to_string(stored->body.size()));
+    (void)res.headers.set("Content-Length", std::to_string(body.size()));
     res.stream = [](http::body_writer&) -> asio::awaitable<void> { co_return; };
     return;
   }
-  if (stored->body.size() <= o.buffer_size) {
+  if (body.size() <= o.buffer_size) {
     res.headers.erase("Content-Length");  // the server writes the body's own
-    res.body = stored->body;
+    res.body = body;
     return;
   }
   // A large body: written from the shared copy, a slice at a time, at the
   // client's pace, without copying it.
-  (void)res.headers.set("Content-Length", std::to_string(stored->body.size()));
-  res.stream = [stored](http::body_writer& w) -> asio::awaitable<void> {
+  (void)res.headers.set("Content-Length", std::to_string(body.size()));
+  res.stream = [stored, gzipped](http::body_writer& w) -> asio::awaitable<void> {
     constexpr std::size_t slice = 256 * 1024;
-    const std::string_view body = stored->body;
-    for (std::size_t at = 0; at < body.size(); at += slice)
-      if (auto ec = co_await w.write(body.substr(at, slice))) co_return;
+    const std::string_view all = gzipped ? stored->gzip_body : stored->body;
+    for (std::size_t at = 0; at < all.size(); at += slice)
+      if (auto ec = co_await w.write(all.substr(at, slice))) co_return;
   };
 }
 
@@ -480,7 +525,8 @@ asio::awaitable<void> reverse_proxy::handle_cached(http::request& req, http::res
     status.ttl = plan.entry->lifetime - plan.entry->initial_age;
     // (Without a claimed fill — a revalidation, or after waiting long
     // enough — the response is stored all the same; `fill` is then empty.)
-    capture = std::make_shared<store_capture>(cache, key, std::move(*plan.entry), std::move(fill));
+    capture =
+        std::make_shared<store_capture>(cache, key, std::move(*plan.entry), std::move(fill), co);
   } else {
     fill.end();  // nothing to wait for
     if (plan.verdict != http::store_verdict::storable)
@@ -518,7 +564,7 @@ asio::awaitable<void> reverse_proxy::refresh_in_background(http::request& req, w
   }
   entry_plan plan = plan_entry(co, req, creq, head, call);
   if (!plan.entry) co_return;
-  store_capture capture(cache, key, std::move(*plan.entry), std::move(fill));
+  store_capture capture(cache, key, std::move(*plan.entry), std::move(fill), co);
   for (;;) {
     auto piece = co_await call.stream->read_some();
     if (!piece) co_return;  // broke off: nothing stored

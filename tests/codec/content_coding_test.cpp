@@ -763,4 +763,32 @@ TEST(content_decoder, can_be_moved) {
   EXPECT_EQ(out, hello);
 }
 
+TEST(content_encoding, accept_encoding_is_read_with_its_weights) {
+  using http::accepts;
+  using http::content_coding;
+  EXPECT_TRUE(accepts(std::nullopt, content_coding::gzip)) << "no field: anything goes";
+  EXPECT_FALSE(accepts("", content_coding::gzip)) << "an empty field: identity only";
+  EXPECT_TRUE(accepts("", content_coding::identity));
+  EXPECT_TRUE(accepts("gzip, deflate, br", content_coding::gzip));
+  EXPECT_TRUE(accepts("GZIP", content_coding::gzip));
+  EXPECT_TRUE(accepts("x-gzip", content_coding::gzip));
+  EXPECT_TRUE(accepts("br;q=1.0, gzip;q=0.8, *;q=0.1", content_coding::gzip));
+  EXPECT_FALSE(accepts("gzip;q=0", content_coding::gzip));
+  EXPECT_FALSE(accepts("gzip;q=0.000", content_coding::gzip));
+  EXPECT_TRUE(accepts("gzip;q=0.001", content_coding::gzip));
+  EXPECT_FALSE(accepts("br", content_coding::gzip));
+  EXPECT_TRUE(accepts("*", content_coding::gzip));
+  EXPECT_FALSE(accepts("*;q=0", content_coding::gzip));
+  EXPECT_TRUE(accepts("gzip;q=0.5, *;q=0", content_coding::gzip)) << "named beats *";
+  EXPECT_FALSE(accepts("*, gzip;q=0", content_coding::gzip));
+  EXPECT_TRUE(accepts("br", content_coding::identity)) << "identity unless refused";
+  EXPECT_FALSE(accepts("identity;q=0", content_coding::identity));
+  EXPECT_FALSE(accepts("*;q=0", content_coding::identity));
+  EXPECT_TRUE(accepts("*;q=0, identity", content_coding::identity));
+  for (const char* bad : {"gzip;q=2", "gzip;q=1.5", "gzip;q=abc", "gzip;q=", "gzip;q=0.1234",
+                          "gzip;q=.5", "gzip;q=-1"})
+    EXPECT_FALSE(accepts(bad, content_coding::gzip)) << bad << ": a bad weight counts as 0";
+  EXPECT_TRUE(accepts("gzip ; q=1 ; level=9", content_coding::gzip));
+}
+
 }  // namespace

@@ -235,6 +235,7 @@ TEST(ProxyConfig, CacheSection) {
   EXPECT_EQ(c.cache->rules.rules.heuristic_percent, 5u);
   EXPECT_EQ(c.cache->rules.rules.max_heuristic_lifetime, 7200s);
   EXPECT_EQ(c.cache->rules.rules.stale_if_error_default, 60s);
+  EXPECT_TRUE(c.cache->rules.gzip) << "an edge compresses by default";
   EXPECT_FALSE(c.listeners[0].routes[0].cache);
   EXPECT_TRUE(c.listeners[0].routes[1].cache);
 
@@ -250,6 +251,7 @@ TEST(ProxyConfig, CacheSection) {
   EXPECT_EQ(field_of(R"({"keep_stale": 5})"), "cache.keep_stale");
   EXPECT_EQ(field_of(R"({"heuristic_percent": 101})"), "cache.heuristic_percent");
   EXPECT_EQ(field_of(R"({"sise": "1MiB"})"), "cache.sise");
+  EXPECT_EQ(field_of(R"({"gzip": "yes"})"), "cache.gzip");
   EXPECT_EQ(field_of(R"([])"), "cache");
 }
 

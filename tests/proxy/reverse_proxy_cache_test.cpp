@@ -19,6 +19,7 @@
 #include "support/http_client.hpp"
 #include "support/http_server.hpp"
 #include "support/proxy_rig.hpp"
+#include "trellis/codec/http/content_coding.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/proxy/http_cache.hpp"
 #include "trellis/proxy/reverse_proxy.hpp"
@@ -96,15 +97,17 @@ class origin {
   std::atomic<std::chrono::milliseconds> delay_{0ms};
 };
 
-reverse_proxy_options caching(std::shared_ptr<http_cache> store) {
+reverse_proxy_options caching(std::shared_ptr<http_cache> store, bool gzip) {
   reverse_proxy_options o;
   o.cache.store = std::move(store);
+  o.cache.gzip = gzip;
   return o;
 }
 
 struct edge {
-  explicit edge(origin& o, http_cache_options co = {})
-      : store(std::make_shared<http_cache>(std::move(co))), rig({o.address()}, caching(store)) {}
+  explicit edge(origin& o, http_cache_options co = {}, bool gzip = false)
+      : store(std::make_shared<http_cache>(std::move(co))),
+        rig({o.address()}, caching(store, gzip)) {}
   std::shared_ptr<http_cache> store;
   proxy_rig rig;
 };
@@ -377,6 +380,55 @@ TEST(ReverseProxyCache, DoesNotStoreABodyLargerThanTheEntryLimit) {
   EXPECT_EQ(r2->body.size(), 300u * 1024);
   EXPECT_EQ(o.hits(), 2);
   EXPECT_EQ(e.store->stats().urls, 0u);
+}
+
+TEST(ReverseProxyCache, CompressesOnceWhenStoringAndServesGzipToClientsThatTakeIt) {
+  origin o;
+  std::string text;
+  for (int i = 0; text.size() < 8192; ++i)
+    text += "line " + std::to_string(i % 50) + " of a page\n";
+  o.answer(200,
+           {{"Cache-Control", "max-age=60"}, {"Content-Type", "text/plain"}, {"ETag", "\"t1\""}},
+           text);
+  edge e(o, {}, /*gzip=*/true);
+  auto first = e.rig.get("/text", "Accept-Encoding: gzip\r\n");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, text) << "the miss is relayed as the origin sent it";
+  auto zipped = e.rig.get("/text", "Accept-Encoding: br, gzip;q=0.5\r\n");
+  ASSERT_TRUE(zipped);
+  EXPECT_EQ(zipped->header("Content-Encoding"), "gzip");
+  EXPECT_EQ(zipped->header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(zipped->header("ETag"), "W/\"t1\"") << "other bytes, same content: a weak tag";
+  EXPECT_LT(zipped->body.size(), text.size() / 4);
+  http::content_decoder decoder(http::content_coding::gzip);
+  std::string plain;
+  ASSERT_TRUE(decoder.decode(zipped->body, plain));
+  ASSERT_TRUE(decoder.finish());
+  EXPECT_EQ(plain, text);
+  auto identity = e.rig.get("/text");
+  ASSERT_TRUE(identity);
+  EXPECT_EQ(identity->header("Content-Encoding"), "");
+  EXPECT_EQ(identity->header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(identity->body, text);
+  auto refused = e.rig.get("/text", "Accept-Encoding: gzip;q=0\r\n");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->body, text);
+  EXPECT_EQ(o.hits(), 1);
+
+  // Already compressed formats, no-transform and small bodies stay as they are.
+  o.answer(200, {{"Cache-Control", "max-age=60"}, {"Content-Type", "image/png"}}, text);
+  (void)e.rig.get("/png");
+  o.answer(200, {{"Cache-Control", "max-age=60, no-transform"}, {"Content-Type", "text/plain"}},
+           text);
+  (void)e.rig.get("/raw");
+  o.answer(200, {{"Cache-Control", "max-age=60"}, {"Content-Type", "text/plain"}}, "tiny");
+  (void)e.rig.get("/tiny");
+  for (const char* path : {"/png", "/raw", "/tiny"}) {
+    auto r = e.rig.get(path, "Accept-Encoding: gzip\r\n");
+    ASSERT_TRUE(r) << path;
+    EXPECT_THAT(r->header("Cache-Status"), StartsWith("trellis; hit")) << path;
+    EXPECT_EQ(r->header("Content-Encoding"), "") << path;
+  }
 }
 
 }  // namespace

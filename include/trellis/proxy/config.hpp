@@ -91,7 +91,8 @@ struct cluster_config {
 struct cache_config {
   http_cache_options store;   // "size", "max_entry", "eviction", "collapse_timeout"
   proxy_cache_options rules;  // "name", "keep_stale", "heuristic_percent",
-                              // "max_heuristic_lifetime", "stale_if_error"
+                              // "max_heuristic_lifetime", "stale_if_error",
+                              // "gzip" (default true here: an edge compresses)
 };
 
 struct config {

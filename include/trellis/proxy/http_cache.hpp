@@ -71,6 +71,9 @@ struct cached_response {
   int status = 200;
   http::fields headers;  // as the cache serves them: hop-by-hop fields removed
   std::string body;
+  // The body gzip-compressed, made once when stored, for clients that
+  // accept gzip (empty: none; see proxy_cache_options::gzip).
+  std::string gzip_body;
   // When the request that fetched it was sent and when its response
   // arrived: RFC 9111 §4.2.3's request_time and response_time.
   std::chrono::system_clock::time_point request_time;

@@ -94,6 +94,16 @@ struct proxy_cache_options {
   // a full fetch. Beyond it, or without a validator, a response is kept
   // only as long as stale-while-revalidate / stale-if-error may use it.
   std::chrono::seconds keep_stale{3600};
+  // Compress compressible responses (http::is_compressible Content-Type,
+  // no Content-Encoding, no no-transform, from gzip_min_size to
+  // gzip_max_size bytes) with gzip once, when they are stored, and serve
+  // that copy to clients whose Accept-Encoding takes gzip — a CDN's edge
+  // compression. Responses that have a gzip copy carry "Vary:
+  // Accept-Encoding" and, compressed, a weak ETag (RFC 9110 §8.8.1: the
+  // bytes differ, the content does not).
+  bool gzip = false;
+  std::size_t gzip_min_size = 1024;
+  std::size_t gzip_max_size = 4 << 20;
 };
 
 // The key a caching reverse proxy stores a URL's responses under: the

@@ -198,6 +198,58 @@ result<content_coding> parse_content_encoding(std::string_view field_value) noex
   return found;
 }
 
+namespace {
+
+// The weight of an Accept-Encoding element's parameters (";q=0.5"): 1000
+// for none, 0..1000 for a valid qvalue (RFC 9110 §12.4.2: "0", "0.xyz",
+// "1", "1.000"), 0 for a malformed one.
+int weight_of(std::string_view params) noexcept {
+  int weight = 1000;
+  while (!params.empty()) {
+    const auto semi = params.find(';');
+    const std::string_view p = codec::trim_ows(params.substr(0, semi));
+    params.remove_prefix(semi == std::string_view::npos ? params.size() : semi + 1);
+    if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=') continue;
+    const std::string_view v = p.substr(2);
+    if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return 0;
+    if (v.size() > 1 && v[1] != '.') return 0;
+    int w = (v[0] - '0') * 1000;
+    int scale = 100;
+    for (std::size_t i = 2; i < v.size(); ++i, scale /= 10) {
+      if (v[i] < '0' || v[i] > '9') return 0;
+      w += (v[i] - '0') * scale;
+    }
+    if (w > 1000) return 0;
+    weight = w;
+  }
+  return weight;
+}
+
+}  // namespace
+
+bool accepts(std::optional<std::string_view> accept_encoding, content_coding coding) noexcept {
+  if (!accept_encoding) return true;
+  const std::string_view name = to_string(coding);
+  int named = -1, star = -1;  // -1: not listed
+  std::string_view list = *accept_encoding;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view element = list.substr(0, comma);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    const auto semi = element.find(';');
+    const std::string_view token = codec::trim_ows(element.substr(0, semi));
+    const int w = weight_of(semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1));
+    if (codec::iequals(token, name) ||
+        (coding == content_coding::gzip && codec::iequals(token, "x-gzip")))
+      named = std::max(named, w);
+    else if (token == "*")
+      star = std::max(star, w);
+  }
+  if (named >= 0) return named > 0;
+  if (star >= 0) return star > 0;
+  return coding == content_coding::identity;
+}
+
 bool is_compressible(std::string_view content_type) noexcept {
   const std::string_view media = codec::trim_ows(content_type.substr(0, content_type.find(';')));
   const std::size_t slash = media.find('/');

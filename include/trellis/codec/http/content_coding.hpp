@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -96,6 +97,16 @@ std::string_view to_string(content_coding coding) noexcept;
 // several Content-Encoding lines is parsed on their values joined by ", "
 // (RFC 9110 §5.3).
 result<content_coding> parse_content_encoding(std::string_view field_value) noexcept;
+
+// Whether an Accept-Encoding field value (RFC 9110 §12.5.3) accepts
+// `coding`: listed by name (case-insensitive; "x-gzip" counts as gzip) with
+// a weight above 0, or covered by "*" with a weight above 0 while not
+// listed by name. identity is acceptable unless refused ("identity;q=0",
+// or "*;q=0" without identity listed). An absent field (pass nullopt)
+// accepts every coding; an empty value only identity. A malformed weight
+// counts as 0 for its element, so a damaged field never turns compression
+// on.
+bool accepts(std::optional<std::string_view> accept_encoding, content_coding coding) noexcept;
 
 // Whether a response of this Content-Type is worth compressing: text and
 // the structured text formats (text/* except text/event-stream,
