@@ -11,7 +11,8 @@
 // Each benchmark iteration resolves a batch of 2,000 distinct names
 // (q<N>.bench.test., never repeated, so no answer can come from a cache)
 // keeping `inflight` queries outstanding. Both sides run on the calling
-// thread: trellis on an io_context, c-ares with poll() and
+// thread: trellis on an io_context configured as core::runtime configures
+// its workers' (ASIO_CONCURRENCY_HINT_UNSAFE_IO), c-ares with poll() and
 // ares_process_fd(). The CPU column is this thread's CPU time, so
 // `cpu_us_per_query` is the client's cost per lookup — the figure that
 // decides when the server or the load saturates first — and `queries/s`
@@ -81,7 +82,9 @@ void report(benchmark::State& state, std::int64_t queries, std::int64_t failures
 void BM_trellis_resolve(benchmark::State& state) {
   if (!server_env()) return state.SkipWithError("set TRELLIS_BENCH_DNS_SERVER=addr:port");
   const int inflight = static_cast<int>(state.range(0));
-  asio::io_context ctx(1);
+  // As core::runtime builds its workers' contexts: one thread runs the
+  // loop and owns the sockets, so the reactor's per-socket locks are off.
+  asio::io_context ctx(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   dns::resolver_options o;
   o.queries_per_socket = static_cast<unsigned>(state.range(1));
   o.conf.nameservers = {server_endpoint()};

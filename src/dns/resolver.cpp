@@ -15,6 +15,7 @@
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/log.hpp"
 #include "trellis/dns/transport.hpp"
+#include "udp_try.hpp"
 #include "wire_compare.hpp"
 
 namespace trellis::dns {
@@ -303,6 +304,24 @@ void order_servers(resolver_state& s, server_order_buf& out) {
   out.order = order;
 }
 
+// Waits for the outcome of the identical question `leader` asks (single
+// flight). A coroutine of its own, so that the follower's timer and
+// outcome stay out of ask()'s frame: every query pays for the size of
+// that frame, and few of them follow another.
+asio::awaitable<std::error_code> follow(const asio::any_io_executor& ex, detail::flight& leader,
+                                        asked& out) {
+  detail::follower me(ex);
+  me.leader = &leader;
+  me.next = leader.head;
+  if (me.next) me.next->prev = &me;
+  leader.head = &me;
+  // The leader sets the outcome, then cancels the timer: one wake.
+  while (!me.outcome) co_await me.done.async_wait(use_nothrow);
+  if (!*me.outcome) co_return me.outcome->error();
+  out = std::move(**me.outcome);
+  co_return std::error_code{};
+}
+
 // One question: the cache, single flight, then the servers (attempts ×
 // servers tries, see the header), then a stale entry. `refresh` skips the
 // cache (prefetch). The lookup that asks first leads the flight; identical
@@ -327,16 +346,7 @@ asio::awaitable<std::error_code> ask(state_ptr s, const question& q, bool refres
   const std::uint64_t hash = hash_question(q);
   if (detail::flight* leader = s->flights.find(hash, q)) {
     ++s->stats.coalesced;
-    detail::follower me(s->ex);
-    me.leader = leader;
-    me.next = leader->head;
-    if (me.next) me.next->prev = &me;
-    leader->head = &me;
-    // The leader sets the outcome, then cancels the timer: one wake.
-    while (!me.outcome) co_await me.done.async_wait(use_nothrow);
-    if (!*me.outcome) co_return me.outcome->error();
-    out = std::move(**me.outcome);
-    co_return std::error_code{};
+    co_return co_await follow(s->ex, *leader, out);
   }
   detail::flight f(s->flights, q, hash);
   f.registered = s->flights.insert(&f);
@@ -355,8 +365,19 @@ asio::awaitable<std::error_code> ask(state_ptr s, const question& q, bool refres
         query_options qo;
         qo.timeout = timeout;
         qo.edns_udp_size = s->options.conf.edns0 ? 1232 : 0;
-        const std::error_code qec =
-            co_await detail::query_into(*s->channels[i], q, qo, out.response);
+        // One UDP try waited on here (udp_try.hpp): no coroutine of its
+        // own unless the answer asks for more (EDNS fallback, TCP).
+        std::error_code qec;
+        {
+          detail::udp_try t;
+          qec = detail::start_try(*s->channels[i], q, qo, out.response, t);
+          if (!qec && detail::waiting(t)) co_await detail::wait_try(t);
+          bool more = false;
+          query_options next;
+          if (!qec) qec = detail::end_try(t, qo, out.response, more, next);
+          if (!qec && more)
+            qec = co_await detail::query_into(*s->channels[i], q, next, out.response);
+        }
         if (qec) {
           log_failure(s->servers[i].endpoint, qec);
           server_failed(*s, i);
@@ -724,6 +745,9 @@ asio::awaitable<result<message>> resolver::query(const question& q) {
   detail::asked a;
   const std::error_code ec = co_await ask(state_, q, false, a);
   if (ec) co_return unexpected(ec);
+  // An answer from the network comes without its question section (checked
+  // on the wire, then left out): the caller gets it back whole.
+  if (a.response.questions.empty()) a.response.questions.push_back(q);
   co_return std::move(a.response);
 }
 

@@ -30,6 +30,7 @@
 #include "trellis/net/connect.hpp"
 #include "trellis/net/deadline.hpp"
 #include "trellis/net/error.hpp"
+#include "udp_try.hpp"
 #include "wire_compare.hpp"
 
 namespace trellis::dns {
@@ -103,17 +104,21 @@ std::optional<message> accept(const message& q, std::span<const std::uint8_t> wi
 // accept() decoding the answer straight into `out`, for the shared
 // sockets' reader. `out` is the waiting query's response, which nobody
 // reads unless this returns true: a datagram that is ignored may leave
-// part of itself there, and the next candidate is decoded over it.
+// part of itself there, and the next candidate is decoded over it. `bare`:
+// the question is checked on the wire and not kept in `out`, and nothing
+// past it is decoded unless it is the one asked (decode_answer).
 bool accept_into(std::uint16_t id, const question& q, std::span<const std::uint8_t> wire,
-                 bool& malformed, message& out) {
+                 bool& malformed, message& out, bool bare) {
   auto h = peek_header(wire);
   if (!h || !h->qr || h->id != id) return false;
-  if (const std::error_code ec = decode(wire, out)) {
+  bool matched = true;
+  const std::error_code ec = bare ? decode_answer(wire, q, out, matched) : decode(wire, out);
+  if (ec) {
     log_undecodable(ec);
     malformed = true;
     return false;
   }
-  return answers(id, q, out);
+  return bare ? matched : answers(id, q, out);
 }
 
 // One datagram read without waiting (recvmsg with MSG_DONTWAIT).
@@ -240,8 +245,9 @@ asio::awaitable<result<attempt_result>> over_fresh_udp(const udp::endpoint& serv
 // --- shared sockets ------------------------------------------------------------------
 //
 // A query on a shared socket costs no coroutine of its own, no timer and
-// no allocation: it waits in an intrusive waiter kept in the exchange's
-// coroutine frame, found by its ID through a flat table; the socket's
+// no allocation: it waits in an intrusive waiter (udp_try.hpp) kept in the
+// frame of the coroutine that awaits it (the exchange's, or the stub
+// resolver's question's), found by its ID through a flat table; the socket's
 // reader resumes it directly (no trip through the scheduler) once its
 // answer is decoded; and its deadline is a link in its channel's list, in
 // expiry order, under ONE timer per channel that is moved only when the
@@ -249,76 +255,6 @@ asio::awaitable<result<attempt_result>> over_fresh_udp(const udp::endpoint& serv
 // an io_context with nothing else to do runs out of work).
 
 namespace detail {
-
-struct udp_waiter;
-
-// A one-shot void() completion handler kept in place (no allocation). The
-// handler owns the suspended coroutine, whose frame may own this object:
-// every way out moves the handler onto the stack before calling or
-// dropping it.
-class wake_handler {
- public:
-  wake_handler() = default;
-  wake_handler(const wake_handler&) = delete;
-  wake_handler& operator=(const wake_handler&) = delete;
-  ~wake_handler() { reset(); }
-
-  template <typename Handler>
-  void emplace(Handler&& h) {
-    using H = std::decay_t<Handler>;
-    static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t),
-                  "the completion handler does not fit");
-    reset();
-    ::new (static_cast<void*>(storage_)) H(std::forward<Handler>(h));
-    ops_ = &ops_for<H>;
-  }
-  bool armed() const noexcept { return ops_ != nullptr; }
-  // Calls the handler now, resuming its coroutine inline; *this may be
-  // destroyed by the time this returns.
-  void complete() {
-    if (const ops* o = std::exchange(ops_, nullptr)) o->complete(storage_);
-  }
-  // Queues the handler on its executor.
-  void post() {
-    if (const ops* o = std::exchange(ops_, nullptr)) o->post(storage_);
-  }
-  // Drops the handler uncalled (the context is shutting down).
-  void reset() noexcept {
-    if (const ops* o = std::exchange(ops_, nullptr)) o->destroy(storage_);
-  }
-
- private:
-  struct ops {
-    void (*complete)(void*);
-    void (*post)(void*);
-    void (*destroy)(void*) noexcept;
-  };
-  template <typename H>
-  static void complete_fn(void* p) {
-    H* stored = static_cast<H*>(p);
-    H h(std::move(*stored));
-    stored->~H();
-    std::move(h)();
-  }
-  template <typename H>
-  static void post_fn(void* p) {
-    H* stored = static_cast<H*>(p);
-    H h(std::move(*stored));
-    stored->~H();
-    asio::post(std::move(h));
-  }
-  template <typename H>
-  static void destroy_fn(void* p) noexcept {
-    H* stored = static_cast<H*>(p);
-    H h(std::move(*stored));
-    stored->~H();
-  }
-  template <typename H>
-  static constexpr ops ops_for{&complete_fn<H>, &post_fn<H>, &destroy_fn<H>};
-
-  alignas(std::max_align_t) unsigned char storage_[64];
-  const ops* ops_ = nullptr;
-};
 
 // Query ID -> waiter, open addressing with linear probing (IDs are random,
 // so the ID is its own hash), at most half full, no tombstones.
@@ -424,40 +360,6 @@ struct udp_channel_state {
   std::uint64_t generation = 0;                            // identifies the pending wait
   bool idle_check_posted = false;
   std::weak_ptr<udp_channel_state> self;
-};
-
-// A query waiting for its answer on a shared socket, in the exchange's
-// coroutine frame. Linked, while it waits, in its socket's ID table and in
-// its channel's deadline list.
-struct udp_waiter {
-  enum class outcome : std::uint8_t { waiting, answered, failed, timed_out, cancelled };
-
-  udp_waiter(udp_channel_state& ch, std::shared_ptr<shared_udp> s, std::uint16_t query_id,
-             const question& q, clock::time_point at)
-      : channel(&ch), socket(std::move(s)), id(query_id), asked(&q), deadline(at) {}
-  ~udp_waiter();
-  udp_waiter(const udp_waiter&) = delete;
-  udp_waiter& operator=(const udp_waiter&) = delete;
-
-  udp_channel_state* channel;
-  std::shared_ptr<shared_udp> socket;
-  std::uint16_t id;       // the query's
-  const question* asked;  // the query's one question
-  clock::time_point deadline;
-  udp_waiter* prev = nullptr;
-  udp_waiter* next = nullptr;
-  bool linked = false;
-  outcome state = outcome::waiting;
-  wake_handler wake;
-  asio::cancellation_slot cancel_slot;
-
-  std::error_code error;
-  message* into = nullptr;  // where the accepted answer goes
-  std::size_t wire_size = 0;
-  bool timed = true;  // answered_at is wanted (the round trip is reported)
-  clock::time_point answered_at{};
-  std::size_t ignored = 0;
-  bool malformed = false;
 };
 
 // Per execution context: the channels whose sockets, timers and waiting
@@ -631,7 +533,7 @@ void drain(shared_udp& s) {
     const std::uint16_t id = static_cast<std::uint16_t>(bytes[0] << 8 | bytes[1]);
     udp_waiter* w = s.waiting.find(id);
     if (!w) continue;  // no query of ours has this ID
-    if (!accept_into(w->id, *w->asked, bytes, w->malformed, *w->into)) {
+    if (!accept_into(w->id, *w->asked, bytes, w->malformed, *w->into, w->bare)) {
       ++w->ignored;
       continue;
     }
@@ -865,9 +767,11 @@ asio::awaitable<result<attempt_result>> over_tcp(const udp::endpoint& server, co
 }  // namespace
 
 std::uint16_t random_id() {
-  static std::once_flag fork_handler;
-  std::call_once(fork_handler, [] { ::pthread_atfork(nullptr, nullptr, discard_ids_after_fork); });
   if (ids.used + 2 > ids.bytes.size()) {
+    // Registered once per process, before the first block is handed out.
+    static const bool fork_handler =
+        ::pthread_atfork(nullptr, nullptr, discard_ids_after_fork) == 0;
+    (void)fork_handler;
     if (RAND_bytes(ids.bytes.data(), static_cast<int>(ids.bytes.size())) != 1) {
       // OpenSSL's generator failed (no entropy source): fall back to the
       // kernel's, through random_device, rather than to a predictable value.
@@ -887,6 +791,45 @@ bool matches(const message& q, const message& response) noexcept {
 
 namespace {
 
+// The wire form of a query for the one question `qq`, with an OPT record
+// without options when `opt` (its UDP size, version and DO bit), written
+// straight into `out`; 0 when it does not fit.
+struct opt_fields {
+  std::uint16_t udp_size = 0;
+  std::uint8_t version = 0;
+  bool dnssec_ok = false;
+};
+
+std::size_t write_query(std::uint16_t id, unsigned flags, const question& qq,
+                        const opt_fields* opt, std::span<std::uint8_t> out) noexcept {
+  const std::string_view name = qq.qname.wire();
+  if (12 + name.size() + 4 + 11 > out.size()) return 0;
+  std::uint8_t* p = out.data();
+  auto put16 = [&p](unsigned v) {
+    *p++ = static_cast<std::uint8_t>(v >> 8);
+    *p++ = static_cast<std::uint8_t>(v);
+  };
+  put16(id);
+  put16(flags);
+  put16(1);
+  put16(0);
+  put16(0);
+  put16(opt ? 1 : 0);
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  put16(static_cast<unsigned>(qq.qtype));
+  put16(static_cast<unsigned>(qq.qclass));
+  if (opt) {
+    *p++ = 0;  // root owner
+    put16(static_cast<unsigned>(rtype::opt));
+    put16(opt->udp_size);
+    put16(opt->version);  // extended RCODE 0, version
+    put16(opt->dnssec_ok ? 0x8000u : 0u);
+    put16(0);  // no options
+  }
+  return static_cast<std::size_t>(p - out.data());
+}
+
 // The wire form of a plain query (one question, no records, EDNS without
 // options) written straight into `out`, as encode() would write it; 0 when
 // the message is not that simple (encode() then does the work). The
@@ -898,36 +841,17 @@ std::size_t encode_plain_query(const message& q, const question& qq,
       !q.additionals.empty() || static_cast<unsigned>(q.rcode) > 0xF ||
       (q.edns && !q.edns->options.empty()))
     return 0;
-  const std::string_view name = qq.qname.wire();
-  if (12 + name.size() + 4 + 11 > out.size()) return 0;
-  std::uint8_t* p = out.data();
-  auto put16 = [&p](unsigned v) {
-    *p++ = static_cast<std::uint8_t>(v >> 8);
-    *p++ = static_cast<std::uint8_t>(v);
-  };
   const unsigned flags = (q.qr ? 0x8000u : 0u) | (static_cast<unsigned>(q.opcode) & 0xF) << 11 |
                          (q.aa ? 0x0400u : 0u) | (q.tc ? 0x0200u : 0u) | (q.rd ? 0x0100u : 0u) |
                          (q.ra ? 0x0080u : 0u) | (q.ad ? 0x0020u : 0u) | (q.cd ? 0x0010u : 0u) |
                          (static_cast<unsigned>(q.rcode) & 0xF);
-  put16(q.id);
-  put16(flags);
-  put16(1);
-  put16(0);
-  put16(0);
-  put16(q.edns ? 1 : 0);
-  std::memcpy(p, name.data(), name.size());
-  p += name.size();
-  put16(static_cast<unsigned>(qq.qtype));
-  put16(static_cast<unsigned>(qq.qclass));
+  opt_fields opt;
   if (q.edns) {
-    *p++ = 0;  // root owner
-    put16(static_cast<unsigned>(rtype::opt));
-    put16(q.edns->udp_size);
-    put16(static_cast<unsigned>(q.edns->version));  // extended RCODE 0, version
-    put16(q.edns->dnssec_ok ? 0x8000u : 0u);
-    put16(0);  // no options
+    opt.udp_size = q.edns->udp_size;
+    opt.version = q.edns->version;
+    opt.dnssec_ok = q.edns->dnssec_ok;
   }
-  return static_cast<std::size_t>(p - out.data());
+  return write_query(q.id, flags, qq, q.edns ? &opt : nullptr, out);
 }
 
 // The socket for a try on a shared socket, and a fresh ID for it there.
@@ -990,32 +914,24 @@ asio::awaitable<std::error_code> unshared_try(const udp::endpoint& server, messa
   co_return std::error_code{};
 }
 
-// What an exchange reports besides the response (exchange_result less it).
-struct exchange_info {
-  std::chrono::nanoseconds rtt{0};
-  bool used_tcp = false;
-  bool truncated_udp = false;
-  bool edns_fallback = false;
-  std::size_t wire_size = 0;
-  std::size_t ignored_datagrams = 0;
-};
-
 // The exchange of query() (see the header): UDP, then the EDNS fallback
 // and TCP as the answers ask. `channel` carries the UDP attempts when its
 // sockets are shared; null or one query per socket: a fresh socket each.
-// The one coroutine of a query on a shared socket: it waits on its
-// waiter, resumed by the socket's reader. The accepted answer is decoded
-// straight into `response`, which belongs to the caller (who awaits this
-// at once): a message moved costs its five containers each time. After a
-// failure `response` holds whatever the last datagram left there.
-// `plain`, when given (the caller's, like `response`), is the question
-// asked, and `q` is then an empty message: the query is written from the
-// question itself, and a message with it is built only if a try needs one
-// (a fresh socket of its own, TCP).
+// A query on a channel's socket waits on a waiter in this frame, resumed
+// by the socket's reader. The accepted answer is decoded straight into
+// `response`, which belongs to the caller (who awaits this at once): a
+// message moved costs its five containers each time. After a failure
+// `response` holds whatever the last datagram left there. `plain`, when
+// given (the caller's, like `response`), is the question asked, and `q` is
+// then an empty message: the query is written from the question itself, a
+// message with it is built only if a try needs one (a fresh socket of its
+// own, TCP), and an answer on a channel's socket is decoded without its
+// question section. `info`, when given, gets the rest of the outcome (its
+// `response` is `response`, its `server` is left to the caller).
 asio::awaitable<std::error_code> exchange(udp::endpoint server,
                                           std::shared_ptr<udp_channel_state> channel, message q,
                                           const question* plain, query_options options,
-                                          message& response, exchange_info* info) {
+                                          message& response, exchange_result* info) {
   if (!plain && q.questions.size() != 1) co_return make_error_code(error::bad_query);
   const auto deadline = clock::now() + options.timeout;
   q.rd = options.recursion_desired;
@@ -1030,9 +946,12 @@ asio::awaitable<std::error_code> exchange(udp::endpoint server,
   // their own with queries_per_socket 1); without one, on a fresh socket
   // of their own coroutine.
   const bool shared = channel != nullptr;
+  const bool bare = plain != nullptr;
 
-  exchange_info out;
   bool use_tcp = options.tcp_only;
+  bool edns_fallback = false;
+  bool truncated_udp = false;
+  std::size_t ignored = 0;
   std::vector<std::uint8_t> wire;
   exchange_try t;
   for (int round = 0; round < 3; ++round) {  // UDP, EDNS fallback, TCP at most
@@ -1055,6 +974,7 @@ asio::awaitable<std::error_code> exchange(udp::endpoint server,
       }
       udp_waiter w(*channel, s, q.id, asked, deadline);
       w.into = &response;
+      w.bare = bare;
       s->waiting.insert(q.id, &w);
       w.linked = true;
       link_deadline(*channel, w);
@@ -1087,22 +1007,26 @@ asio::awaitable<std::error_code> exchange(udp::endpoint server,
       if (auto ec = co_await unshared_try(server, q, wire, deadline, use_tcp, response, t))
         co_return ec;
     }
-    out.ignored_datagrams += t.ignored;
+    ignored += t.ignored;
     const message& m = response;
-    if (q.edns && !m.edns && m.rcode == rcode::formerr && !out.edns_fallback) {
+    if (q.edns && !m.edns && m.rcode == rcode::formerr && !edns_fallback) {
       q.edns.reset();  // RFC 6891 §7: a server without EDNS; ask again plainly
-      out.edns_fallback = true;
+      edns_fallback = true;
       continue;
     }
     if (!use_tcp && m.tc && options.tcp_fallback) {
-      out.truncated_udp = true;
+      truncated_udp = true;
       use_tcp = true;
       continue;
     }
-    out.used_tcp = use_tcp;
-    out.rtt = t.rtt;
-    out.wire_size = t.wire_size;
-    if (info) *info = out;
+    if (info) {
+      info->rtt = t.rtt;
+      info->used_tcp = use_tcp;
+      info->truncated_udp = truncated_udp;
+      info->edns_fallback = edns_fallback;
+      info->wire_size = t.wire_size;
+      info->ignored_datagrams = ignored;
+    }
     co_return std::error_code{};
   }
   co_return make_error_code(error::malformed);  // a server that keeps answering FORMERR then TC
@@ -1114,18 +1038,10 @@ asio::awaitable<result<exchange_result>> owned_exchange(udp::endpoint server,
                                                         message q, query_options options) {
   result<exchange_result> ret;  // built in place and returned as is
   exchange_result& out = *ret;
-  exchange_info info;
-  const std::error_code ec = co_await exchange(server, std::move(channel),
-                                               std::move(q), nullptr, options, out.response,
-                                               &info);
+  const std::error_code ec = co_await exchange(server, std::move(channel), std::move(q), nullptr,
+                                               options, out.response, &out);
   if (ec) co_return unexpected(ec);
   out.server = server;
-  out.rtt = info.rtt;
-  out.used_tcp = info.used_tcp;
-  out.truncated_udp = info.truncated_udp;
-  out.edns_fallback = info.edns_fallback;
-  out.wire_size = info.wire_size;
-  out.ignored_datagrams = info.ignored_datagrams;
   co_return std::move(ret);
 }
 
@@ -1155,6 +1071,81 @@ asio::awaitable<std::error_code> query_into(udp_channel& channel, const question
                                             const query_options& options, message& response) {
   return exchange(channel.state_->server, channel.state_, message(), &q, options, response,
                   nullptr);
+}
+
+udp_channel_state& state_of(udp_channel& channel) noexcept {
+  return *channel.state_;
+}
+
+// The first round of exchange() for the resolver, its waiter in the
+// caller's frame (see udp_try.hpp).
+std::error_code start_try(udp_channel& channel, const question& q, const query_options& options,
+                          message& response, udp_try& t) {
+  udp_channel_state& ch = state_of(channel);
+  t.deadline = clock::now() + options.timeout;
+  if (options.tcp_only) {
+    t.slow = true;  // no UDP try: query_into() does it all
+    return {};
+  }
+  std::uint16_t id = 0;
+  std::shared_ptr<shared_udp> s;
+  if (auto ec = start_shared(ch, id, s)) return ec;
+  opt_fields opt;
+  opt.udp_size = std::max<std::uint16_t>(options.edns_udp_size, 512);
+  opt.dnssec_ok = options.dnssec_ok;
+  const unsigned flags = options.recursion_desired ? 0x0100u : 0u;
+  const std::size_t n = write_query(id, flags, q, options.edns_udp_size > 0 ? &opt : nullptr,
+                                    small_query_buffer());
+  if (n == 0) return make_error_code(error::bad_query);  // a name is at most 255 octets: never
+  shared_udp& sock = *s;
+  udp_waiter& w = t.waiter.emplace(ch, std::move(s), id, q, t.deadline);
+  w.into = &response;
+  w.bare = true;
+  w.timed = false;
+  sock.waiting.insert(id, &w);
+  w.linked = true;
+  link_deadline(ch, w);
+  read_answers(w.socket);  // before sending: the answer's readiness must find the wait
+  const std::error_code sec = send_now(sock.sock.native_handle(), {small_query_buffer().data(), n});
+  if (!sec) return {};
+  t.waiter.reset();  // not sent: nothing waits (the waiter leaves its tables)
+  if (!would_block(sec)) return sec;
+  t.slow = true;  // query_into() waits for room
+  return {};
+}
+
+asio::awaitable<void> wait_try(udp_try& t) {
+  return wait_for(*t.waiter);
+}
+
+std::error_code end_try(udp_try& t, const query_options& options, const message& response,
+                        bool& more, query_options& next) {
+  more = false;
+  if (!t.slow) {
+    const udp_waiter& w = *t.waiter;
+    switch (w.state) {
+      case outcome::answered: break;
+      case outcome::failed: return w.error;
+      case outcome::cancelled: return make_error_code(asio::error::operation_aborted);
+      default: return failure(w.malformed);  // the deadline passed
+    }
+  }
+  next = options;
+  if (!t.slow) {
+    // As exchange()'s first round decides.
+    if (options.edns_udp_size > 0 && !response.edns && response.rcode == rcode::formerr) {
+      next.edns_udp_size = 0;  // RFC 6891 §7: a server without EDNS; ask again plainly
+    } else if (response.tc && options.tcp_fallback) {
+      next.tcp_only = true;
+    } else {
+      return {};
+    }
+  }
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(t.deadline - clock::now());
+  if (left.count() <= 0) return make_error_code(error::timed_out);
+  next.timeout = left;
+  more = true;
+  return {};
 }
 
 }  // namespace detail

@@ -212,6 +212,100 @@ bytes operator+(bytes a, const bytes& b) {
 
 const bytes q_a_test = {1, 'a', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
 
+// --- decode_answer: the question checked on the wire, not kept --------------
+
+// decode() less the question section.
+message without_questions(message m) {
+  m.questions.clear();
+  return m;
+}
+
+TEST(DnsDecodeAnswer, AnAnswerToTheQuestionDecodesAsDecodeButItsQuestion) {
+  const auto m = every_type_response();
+  const auto wire = encode(m).value();
+  message out;
+  bool matched = false;
+  ASSERT_FALSE(decode_answer(wire, m.questions[0], out, matched));
+  EXPECT_TRUE(matched);
+  EXPECT_EQ(out, without_questions(decode(wire).value()));
+  // Uncompressed too (records do not point to the question's name).
+  const auto flat = encode(m, {.compress = false}).value();
+  ASSERT_FALSE(decode_answer(flat, m.questions[0], out, matched));
+  EXPECT_TRUE(matched);
+  EXPECT_EQ(out, without_questions(decode(flat).value()));
+}
+
+TEST(DnsDecodeAnswer, TheQuestionMatchesInAnyCaseAndRecordsKeepTheAnswersSpelling) {
+  auto m = make_response(make_query(7, {N("WwW.Example.TEST."), rtype::a}));
+  m.answers = {rr("www.example.test.", rtype::a, a_data{{192, 0, 2, 1}})};
+  m.answers[0].owner = m.questions[0].qname;  // written as a pointer to the question
+  const auto wire = encode(m).value();
+  const question asked{N("www.example.test."), rtype::a, rclass::in};
+  message out;
+  bool matched = false;
+  ASSERT_FALSE(decode_answer(wire, asked, out, matched));
+  EXPECT_TRUE(matched);
+  EXPECT_TRUE(out.questions.empty());
+  ASSERT_EQ(out.answers.size(), 1u);
+  EXPECT_EQ(out.answers[0].owner.wire(), N("WwW.Example.TEST.").wire())
+      << "as the answer spells it";
+  EXPECT_EQ(out, without_questions(decode(wire).value()));
+}
+
+TEST(DnsDecodeAnswer, AnotherQuestionIsNotDecoded) {
+  const question asked{N("a.test."), rtype::a, rclass::in};
+  const auto answer_to = [](const question& q) {
+    auto m = make_response(make_query(7, q));
+    m.answers = {rr("a.test.", rtype::a, a_data{{192, 0, 2, 1}})};
+    return encode(m).value();
+  };
+  message out;
+  bool matched = true;
+  for (const question& other : {question{N("b.test."), rtype::a, rclass::in},
+                                question{N("a.test.b."), rtype::a, rclass::in},
+                                question{N("a.test."), rtype::aaaa, rclass::in},
+                                question{N("a.test."), rtype::a, rclass::ch}}) {
+    matched = true;
+    EXPECT_FALSE(decode_answer(answer_to(other), asked, out, matched));
+    EXPECT_FALSE(matched);
+  }
+  // No question, or two.
+  matched = true;
+  EXPECT_FALSE(decode_answer(header(0), asked, out, matched));
+  EXPECT_FALSE(matched);
+  matched = true;
+  EXPECT_FALSE(decode_answer(header(2) + q_a_test + q_a_test, asked, out, matched));
+  EXPECT_FALSE(matched);
+  // Another question followed by garbage: not decoded past the question.
+  matched = true;
+  const question b{N("b.test."), rtype::a, rclass::in};
+  EXPECT_FALSE(decode_answer(header(1, 1) + q_a_test + bytes(11, 0xFF), b, out, matched));
+  EXPECT_FALSE(matched);
+}
+
+TEST(DnsDecodeAnswer, ErrorsAreDecodesErrors) {
+  const question asked{N("a.test."), rtype::a, rclass::in};
+  message out;
+  bool matched = false;
+  // The asked question, then a broken record.
+  EXPECT_EQ(decode_answer(header(1, 1) + q_a_test + bytes{0xC0}, asked, out, matched),
+            decode(header(1, 1) + q_a_test + bytes{0xC0}).error());
+  EXPECT_EQ(decode_answer(header(1) + q_a_test + bytes{0}, asked, out, matched),
+            error::trailing_data);
+  EXPECT_EQ(decode_answer(header(0xFFFF) + q_a_test, asked, out, matched),
+            error::truncated_message);
+  EXPECT_EQ(decode_answer(header(1) + bytes{0x41, 'a', 0, 0, 1, 0, 1}, asked, out, matched),
+            error::bad_label_type);
+  // Every proper prefix of an answer fails cleanly.
+  auto m = make_response(make_query(7, asked));
+  m.answers = {rr("a.test.", rtype::a, a_data{{192, 0, 2, 1}})};
+  const auto wire = encode(m).value();
+  for (std::size_t n = 0; n < wire.size(); ++n) {
+    const std::span<const std::uint8_t> prefix(wire.data(), n);
+    EXPECT_TRUE(decode_answer(prefix, asked, out, matched) || !matched) << n;
+  }
+}
+
 TEST(DnsMessageMalformed, TruncatedAnywhere) {
   const auto wire = encode(every_type_response()).value();
   // Every proper prefix fails cleanly (and none reads past its end: ASan).

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/write.hpp>
 #include <functional>
 #include <memory>
 
@@ -393,6 +396,336 @@ TEST(dns_resolver, identical_concurrent_lookups_share_one_query) {
     // Not coalesced across time: a later lookup asks again (no cache here).
     CO_ASSERT_OK(co_await r.lookup("hot.example.", rtype::a));
     EXPECT_EQ(server->queries(), 2u);
+  });
+}
+
+// --- what the resolver accepts ------------------------------------------------
+//
+// The resolver waits for its UDP answers in its own coroutine (not through
+// the transport's query()), so the checks of an answer are tested here too,
+// in both port modes.
+
+// One datagram a raw server sends in reply: any bytes, from its own port or
+// from a second socket (a spoof attempt).
+struct datagram {
+  std::vector<std::uint8_t> wire;
+  bool from_other_port = false;
+};
+
+std::vector<std::uint8_t> wire_of(const message& m) {
+  return encode(m).value();
+}
+
+// A scripted server on 127.0.0.1 that answers each query with any number of
+// datagrams, forged ones included, and optionally serves TCP on the same
+// port number (one framed answer per connection, from `tcp_script`).
+class raw_server {
+ public:
+  using script = std::function<std::vector<datagram>(const message& query)>;
+  using tcp_script = std::function<message(const message& query)>;
+
+  static asio::awaitable<std::unique_ptr<raw_server>> start(script s, tcp_script t = nullptr) {
+    auto ex = co_await asio::this_coro::executor;
+    // The UDP port is the kernel's pick; a TCP listener on the same number
+    // may clash with another test's: then the pair is tried again.
+    for (int attempt = 0;; ++attempt) {
+      auto st = std::make_shared<state>(ex);
+      st->main.emplace(net::udp_socket::bind(ex, loopback_any).value());
+      st->other.emplace(net::udp_socket::bind(ex, loopback_any).value());
+      st->handler = s;
+      st->tcp_handler = t;
+      std::error_code ec;
+      if (t) {
+        const tcp::endpoint ep(st->main->local_endpoint().address(),
+                               st->main->local_endpoint().port());
+        st->acceptor.open(ep.protocol(), ec);
+        if (!ec) st->acceptor.bind(ep, ec);
+        if (!ec) st->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      }
+      if (ec) {
+        if (attempt == 20) throw std::system_error(ec, "no port free for both UDP and TCP");
+        continue;
+      }
+      asio::co_spawn(ex, serve(st), [](std::exception_ptr e) {
+        if (e) ADD_FAILURE() << "raw server threw";
+      });
+      if (t) {
+        asio::co_spawn(ex, serve_tcp(st), [](std::exception_ptr e) {
+          if (e) ADD_FAILURE() << "raw server (tcp) threw";
+        });
+      }
+      co_return std::unique_ptr<raw_server>(new raw_server(st));
+    }
+  }
+  ~raw_server() {
+    st_->main->close();
+    st_->other->close();
+    std::error_code ignored;
+    st_->acceptor.close(ignored);
+  }
+  udp::endpoint endpoint() const { return st_->main->local_endpoint(); }
+  const std::vector<message>& queries() const { return st_->queries; }
+  int tcp_served() const { return st_->tcp_served; }
+
+ private:
+  struct state {
+    explicit state(const asio::any_io_executor& ex) : acceptor(ex) {}
+    std::optional<net::udp_socket> main, other;
+    tcp::acceptor acceptor;
+    script handler;
+    tcp_script tcp_handler;
+    std::vector<message> queries;
+    int tcp_served = 0;
+  };
+  explicit raw_server(std::shared_ptr<state> st) : st_(std::move(st)) {}
+
+  static asio::awaitable<void> serve(std::shared_ptr<state> st) {
+    std::vector<char> buf(65535);
+    for (;;) {
+      auto d = co_await st->main->receive_from(buf, 60s);
+      if (!d) co_return;  // closed
+      auto q = decode({reinterpret_cast<const std::uint8_t*>(buf.data()), d->size});
+      if (!q || q->questions.size() != 1) continue;
+      st->queries.push_back(*q);
+      for (const datagram& r : st->handler(*q)) {
+        auto& from = r.from_other_port ? *st->other : *st->main;
+        const std::span<const char> bytes(reinterpret_cast<const char*>(r.wire.data()),
+                                          r.wire.size());
+        (void)co_await from.send_to(bytes, d->sender, 1s);
+      }
+    }
+  }
+
+  static asio::awaitable<void> serve_tcp(std::shared_ptr<state> st) {
+    for (;;) {
+      auto [ec, s] = co_await st->acceptor.async_accept(use_nothrow);
+      if (ec) co_return;
+      std::uint8_t len[2];
+      auto [e1, n1] = co_await asio::async_read(s, asio::buffer(len), use_nothrow);
+      if (e1) continue;
+      std::vector<std::uint8_t> body(static_cast<std::size_t>(len[0] << 8 | len[1]));
+      auto [e2, n2] = co_await asio::async_read(s, asio::buffer(body), use_nothrow);
+      if (e2) continue;
+      auto q = decode(body);
+      if (!q) continue;
+      st->queries.push_back(*q);
+      std::vector<std::uint8_t> out;
+      frame_for_tcp(wire_of(st->tcp_handler(*q)), out);
+      auto [e3, n3] = co_await asio::async_write(s, asio::buffer(out), use_nothrow);
+      if (!e3) ++st->tcp_served;
+    }
+  }
+  std::shared_ptr<state> st_;
+};
+
+std::uint8_t first_octet_of(const result<answer>& a) {
+  if (!a || a->records.empty()) return 0;
+  const auto* d = std::get_if<a_data>(&a->records[0].data);
+  return d ? d->address[3] : 0;
+}
+
+resolver_options raw_options(const udp::endpoint& server, unsigned per_socket,
+                             std::chrono::milliseconds timeout = 2s) {
+  resolver_options o = options_for(endpoints(server), timeout);
+  o.queries_per_socket = per_socket;
+  o.use_cache = false;
+  return o;
+}
+
+TEST(dns_resolver, forged_answers_are_ignored_and_the_real_one_wins) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      const auto answer = [&q](std::uint8_t last) {
+        return reply(q, {a_record(q.questions[0].qname.to_string(), last)});
+      };
+      message wrong_id = answer(66);
+      wrong_id.id = static_cast<std::uint16_t>(q.id + 1);
+      message wrong_name = answer(77);
+      wrong_name.questions[0].qname = n("evil.example");
+      message wrong_type = answer(55);
+      wrong_type.questions[0].qtype = rtype::aaaa;
+      message wrong_class = answer(44);
+      wrong_class.questions[0].qclass = rclass::ch;
+      message two_questions = answer(33);
+      two_questions.questions.push_back(two_questions.questions[0]);
+      message no_question = answer(22);
+      no_question.questions.clear();
+      message not_a_response = answer(88);
+      not_a_response.qr = false;
+      std::vector<datagram> out;
+      out.push_back({wire_of(answer(99)), true});  // right ID and question, wrong port
+      out.push_back({wire_of(wrong_id)});
+      out.push_back({wire_of(wrong_name)});
+      out.push_back({wire_of(wrong_type)});
+      out.push_back({wire_of(wrong_class)});
+      out.push_back({wire_of(two_questions)});
+      out.push_back({wire_of(no_question)});
+      out.push_back({wire_of(not_a_response)});
+      out.push_back({std::vector<std::uint8_t>{0xde, 0xad}});  // not DNS at all
+      out.push_back({wire_of(answer(1))});                     // the real answer, last
+      return out;
+    };
+    auto server = co_await raw_server::start(std::move(script));
+    auto ex = co_await asio::this_coro::executor;
+    for (const unsigned per_socket : {1u, 100u}) {
+      resolver r(ex, raw_options(server->endpoint(), per_socket));
+      for (int i = 0; i < 3; ++i) {
+        auto a = co_await r.lookup("www.example.", rtype::a);
+        CO_ASSERT_OK(a);
+        EXPECT_EQ(first_octet_of(a), 1) << "the real answer wins, per_socket " << per_socket;
+      }
+    }
+  });
+}
+
+TEST(dns_resolver, only_forged_answers_time_out_and_undecodable_ones_are_malformed) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      std::vector<datagram> out;
+      const std::string label(q.questions[0].qname.label(0));
+      message wrong_id = reply(q, {a_record("forged.example", 66)});
+      wrong_id.id = static_cast<std::uint16_t>(q.id ^ 0x8000);
+      message real = reply(q, {a_record(q.questions[0].qname.to_string(), 1)});
+      if (label == "forged") {
+        out.push_back({wire_of(wrong_id)});
+        out.push_back({wire_of(real), true});
+      } else {
+        auto cut = wire_of(real);
+        cut.resize(cut.size() - 3);  // our ID and question, cut inside the A record
+        out.push_back({cut});
+      }
+      return out;
+    };
+    auto server = co_await raw_server::start(std::move(script));
+    auto ex = co_await asio::this_coro::executor;
+    for (const unsigned per_socket : {1u, 100u}) {
+      resolver r(ex, raw_options(server->endpoint(), per_socket, 300ms));
+      auto forged = co_await r.lookup("forged.example.", rtype::a);
+      EXPECT_EQ(forged.error(), error::timed_out) << "per_socket " << per_socket;
+      auto cut = co_await r.lookup("cut.example.", rtype::a);
+      EXPECT_EQ(cut.error(), error::malformed) << "per_socket " << per_socket;
+    }
+  });
+}
+
+TEST(dns_resolver, the_question_may_come_back_in_another_case) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      const std::string label(q.questions[0].qname.label(0));
+      std::vector<datagram> out;
+      if (label == "www") {
+        // The question echoed in capitals (a 0x20-mixing server); the
+        // record's owner is a pointer to it.
+        message r = reply(q, {a_record("WWW.EXAMPLE.", 5)});
+        r.questions[0].qname = n("WWW.EXAMPLE.");
+        out.push_back({wire_of(r)});
+      } else {
+        out.push_back({wire_of(reply(q, {a_record(q.questions[0].qname.to_string(), 6)}))});
+      }
+      return out;
+    };
+    auto server = co_await raw_server::start(std::move(script));
+    auto ex = co_await asio::this_coro::executor;
+    for (const unsigned per_socket : {1u, 100u}) {
+      resolver r(ex, raw_options(server->endpoint(), per_socket));
+      auto a = co_await r.lookup("www.example.", rtype::a);
+      CO_ASSERT_OK(a);
+      EXPECT_EQ(first_octet_of(a), 5);
+      EXPECT_EQ(a->records.at(0).owner.to_string(), "WWW.EXAMPLE.") << "as the answer spells it";
+      // query() hands back the whole message, question included.
+      question q;
+      q.qname = n("ptr.example.");
+      q.qtype = rtype::a;
+      auto m = co_await r.query(q);
+      CO_ASSERT_OK(m);
+      CO_ASSERT_TRUE(m->questions.size() == 1);
+      EXPECT_EQ(m->questions[0], q);
+      EXPECT_EQ(m->answers.size(), 1u);
+    }
+  });
+}
+
+TEST(dns_resolver, a_server_without_edns_is_asked_again_plainly) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      std::vector<datagram> out;
+      if (q.edns) {
+        message r = make_response(q);
+        r.edns.reset();
+        r.rcode = rcode::formerr;
+        out.push_back({wire_of(r)});
+      } else {
+        out.push_back({wire_of(reply(q, {a_record(q.questions[0].qname.to_string(), 3)}))});
+      }
+      return out;
+    };
+    auto server = co_await raw_server::start(std::move(script));
+    auto ex = co_await asio::this_coro::executor;
+    for (const unsigned per_socket : {1u, 100u}) {
+      const std::size_t before = server->queries().size();
+      resolver r(ex, raw_options(server->endpoint(), per_socket));
+      auto a = co_await r.lookup("old.example.", rtype::a);
+      CO_ASSERT_OK(a);
+      EXPECT_EQ(first_octet_of(a), 3);
+      CO_ASSERT_TRUE(server->queries().size() == before + 2);
+      EXPECT_TRUE(server->queries()[before].edns.has_value());
+      EXPECT_FALSE(server->queries()[before + 1].edns.has_value());
+    }
+  });
+}
+
+TEST(dns_resolver, a_truncated_answer_is_asked_again_over_tcp) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto script = [](const message& q) {
+      message r = make_response(q);
+      r.tc = true;  // "too big for UDP"
+      return std::vector<datagram>{{wire_of(r)}};
+    };
+    auto over_tcp = [](const message& q) {
+      std::vector<record> records;
+      for (std::uint8_t i = 1; i < 60; ++i)
+        records.push_back(a_record(q.questions[0].qname.to_string(), i));
+      return reply(q, std::move(records));
+    };
+    auto server = co_await raw_server::start(std::move(script), std::move(over_tcp));
+    auto ex = co_await asio::this_coro::executor;
+    for (const unsigned per_socket : {1u, 100u}) {
+      const int before = server->tcp_served();
+      resolver r(ex, raw_options(server->endpoint(), per_socket));
+      auto a = co_await r.lookup("big.example.", rtype::a);
+      CO_ASSERT_OK(a);
+      EXPECT_EQ(a->records.size(), 59u);
+      EXPECT_EQ(server->tcp_served(), before + 1);
+    }
+  });
+}
+
+TEST(dns_resolver, a_lookup_waiting_for_its_answer_can_be_cancelled) {
+  test::run_bounded([]() -> asio::awaitable<void> {
+    auto count = std::make_shared<int>(0);
+    auto script = [count](const message& q) {
+      std::vector<datagram> out;
+      if ((*count)++ % 2 == 0) return out;  // every other query goes unanswered
+      out.push_back({wire_of(reply(q, {a_record(q.questions[0].qname.to_string(), 3)}))});
+      return out;
+    };
+    auto server = co_await raw_server::start(std::move(script));
+    auto ex = co_await asio::this_coro::executor;
+    using namespace asio::experimental::awaitable_operators;
+    for (const unsigned per_socket : {1u, 100u}) {
+      resolver r(ex, raw_options(server->endpoint(), per_socket, 30s));
+      asio::steady_timer timer(ex, 50ms);
+      auto lost = r.lookup("www.example.", rtype::a);
+      auto tick = timer.async_wait(use_nothrow);
+      auto race = std::move(lost) || std::move(tick);
+      const auto started = clock::now();
+      auto which = co_await std::move(race);
+      EXPECT_EQ(which.index(), 1u) << "the timer, not the lookup, finished first";
+      EXPECT_LT(clock::now() - started, 10s);
+      auto a = co_await r.lookup("www.example.", rtype::a);
+      CO_ASSERT_OK(a);
+      EXPECT_EQ(first_octet_of(a), 3);
+    }
   });
 }
 

@@ -6,6 +6,8 @@
 //     header and question) and still decodes;
 //   - decoding into a message that held another one (as the transport
 //     does) gives what a fresh decode gives, errors included;
+//   - decode_answer, given the question a fully decoded message holds,
+//     matches it and decodes the same records (the question section aside);
 //   - the TCP framer yields the same messages whatever the split.
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +56,20 @@ void into_place(const std::uint8_t* data, std::size_t size, const trellis::resul
   }
 }
 
+// decode_answer(wire, q) for the one question q the message asks.
+void as_answer(const std::uint8_t* data, std::size_t size, const message& fresh) {
+  if (fresh.questions.size() != 1) return;
+  message out;
+  bool matched = false;
+  const std::error_code ec = decode_answer({data, size}, fresh.questions[0], out, matched);
+  FUZZ_CHECK(!ec);
+  FUZZ_CHECK(matched);
+  FUZZ_CHECK(out.questions.empty());
+  message expected = fresh;
+  expected.questions.clear();
+  FUZZ_CHECK(out == expected);
+}
+
 void framing(const std::uint8_t* data, std::size_t size) {
   tcp_framer whole, split;
   whole.feed({data, size});
@@ -76,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     round_trip(*m, true);
     round_trip(*m, false);
     limited(*m);
+    as_answer(data, size, *m);
   }
   into_place(data, size, m);
   framing(data, size);

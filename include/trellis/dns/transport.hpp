@@ -16,7 +16,9 @@
 // datagram that matches the ID but fails to decode is ignored the same way
 // (an attacker can send garbage with a guessed ID), but remembered: if
 // nothing better arrives, the error is dns::error::malformed instead of
-// timed_out.
+// timed_out. (The stub resolver's answers are checked against the question
+// on the wire before the rest is decoded: one with our ID and another
+// question is ignored without a look at the rest.)
 //
 // EDNS0 (RFC 6891) advertises a 1232-octet UDP buffer by default (DNS Flag
 // Day 2020: no IP fragmentation on common paths). A server that answers
@@ -41,12 +43,16 @@
 // amortised, plus the readiness wait that Asio re-arms per wait (epoll_ctl)
 // when nothing else is waiting; the reader receives at most one datagram
 // per query that was waiting when it woke, so a query answered alone costs
-// no receive that finds nothing. The query is one coroutine frame, encoded straight into a
-// per-thread buffer when it is a plain question, waits in its frame (no
-// timer of its own: one per channel), and is resumed by the socket's
-// reader as soon as its answer is decoded, without another trip through
-// the scheduler. Cancelling the awaiting operation (e.g. the losing side
-// of `||`) ends the wait with operation_aborted.
+// no receive that finds nothing. The query is one coroutine frame, encoded
+// straight into a per-thread buffer when it is a plain question, waits in
+// its frame (no timer of its own: one per channel), and is resumed by the
+// socket's reader as soon as its answer is decoded, without another trip
+// through the scheduler. The stub resolver's tries need no coroutine of
+// their own: they wait in the frame of the resolver's coroutine that asks
+// the question (src/dns/udp_try.hpp), and an exchange coroutine is started
+// only when an answer asks for more (EDNS fallback, TCP). Cancelling the
+// awaiting operation (e.g. the losing side of `||`) ends the wait with
+// operation_aborted.
 //
 // Thread-safety: each call is independent and runs on the caller's
 // executor; calls may run concurrently on the same executor. A udp_channel
@@ -118,9 +124,15 @@ struct udp_channel_state;
 
 // query() through `channel` for the stub resolver: the answer is decoded
 // straight into `response` (the caller's, awaiting at once), and only the
-// error, if any, is returned. After an error `response` is unspecified.
+// error, if any, is returned. An answer that came over the channel's UDP
+// socket is decoded without its question section (checked on the wire, as
+// always, and left out of `response`: the caller has it). After an error
+// `response` is unspecified.
 asio::awaitable<std::error_code> query_into(udp_channel& channel, const question& q,
                                             const query_options& options, message& response);
+
+// The channel's state, for the resolver's tries (src/dns/udp_try.hpp).
+udp_channel_state& state_of(udp_channel& channel) noexcept;
 }  // namespace detail
 
 // The UDP path to one server for many queries, in the spirit of c-ares's
@@ -179,6 +191,7 @@ class udp_channel {
                                                              const question& q,
                                                              const query_options& options,
                                                              message& response);
+  friend detail::udp_channel_state& detail::state_of(udp_channel& channel) noexcept;
   std::shared_ptr<detail::udp_channel_state> state_;
 };
 

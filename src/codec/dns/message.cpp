@@ -474,16 +474,24 @@ result<header_view> peek_header(std::span<const std::uint8_t> wire) noexcept {
                      u16(10)};
 }
 
-std::error_code decode(std::span<const std::uint8_t> wire, message& m) {
-  reader r(wire);
+namespace {
+
+// The header's fields into `m` (the counts and the 4-bit RCODE returned),
+// the message's containers emptied.
+struct counts {
+  std::uint16_t qd = 0, an = 0, ns = 0, ar = 0, rc = 0;
+};
+
+std::error_code read_header(reader& r, message& m, counts& c) {
   m.questions.clear();
   m.answers.clear();
   m.authorities.clear();
   m.additionals.clear();
   m.edns.reset();
   m.rcode = dns::rcode::noerror;
-  std::uint16_t flags = 0, qd = 0, an = 0, ns = 0, ar = 0;
-  if (!r.u16(m.id) || !r.u16(flags) || !r.u16(qd) || !r.u16(an) || !r.u16(ns) || !r.u16(ar))
+  std::uint16_t flags = 0;
+  if (!r.u16(m.id) || !r.u16(flags) || !r.u16(c.qd) || !r.u16(c.an) || !r.u16(c.ns) ||
+      !r.u16(c.ar))
     return error::truncated_message;
   m.qr = flags & 0x8000;
   m.opcode = static_cast<dns::opcode>((flags >> 11) & 0xF);
@@ -493,15 +501,99 @@ std::error_code decode(std::span<const std::uint8_t> wire, message& m) {
   m.ra = flags & 0x0080;
   m.ad = flags & 0x0020;
   m.cd = flags & 0x0010;
-  std::uint16_t rc = flags & 0xF;
-
+  c.rc = flags & 0xF;
   // Each question needs at least 5 octets and each record 11: refuse counts
   // the input cannot hold before reserving for them.
-  if (static_cast<std::size_t>(qd) * 5 + (static_cast<std::size_t>(an) + ns + ar) * 11 > r.left())
+  if (static_cast<std::size_t>(c.qd) * 5 + (static_cast<std::size_t>(c.an) + c.ns + c.ar) * 11 >
+      r.left())
     return error::truncated_message;
+  return {};
+}
 
-  m.questions.reserve(qd);
-  for (std::uint16_t i = 0; i < qd; ++i) {
+// The OPT pseudo-record (RFC 6891 §6.1.2) into m.edns, its class and TTL
+// already read; r is at its RDLENGTH's end.
+std::error_code read_opt(reader& r, message& m, counts& n, std::uint16_t c, std::uint32_t ttl,
+                         std::uint16_t rdlen) {
+  if (m.edns) return error::bad_opt;
+  if (r.left() < rdlen) return error::truncated_message;
+  dns::edns& e = m.edns.emplace();
+  e.udp_size = c;
+  n.rc = static_cast<std::uint16_t>(n.rc | ((ttl >> 24) & 0xFF) << 4);
+  e.version = static_cast<std::uint8_t>(ttl >> 16);
+  e.dnssec_ok = ttl & 0x8000;
+  const std::size_t end = r.pos() + rdlen;
+  while (r.pos() < end) {
+    edns_option o;
+    std::uint16_t olen = 0;
+    if (end - r.pos() < 4) return error::bad_opt;
+    r.u16(o.code), r.u16(olen);
+    if (end - r.pos() < olen) return error::bad_opt;
+    const std::uint8_t* p = nullptr;
+    r.bytes(olen, p);
+    o.data.assign(p, p + olen);
+    e.options.push_back(std::move(o));
+  }
+  return {};
+}
+
+std::error_code read_section(reader& r, message& m, counts& n, std::uint16_t count,
+                             std::vector<record>& into, bool additional) {
+  // The additional section of a response usually holds the OPT record
+  // alone, which is not kept there: no room is reserved for it.
+  if (!additional) into.reserve(count);
+  for (std::uint16_t i = 0; i < count; ++i) {
+    if (additional && r.left() >= 3 && r.peek(0) == 0 && r.peek(1) == 0 &&
+        r.peek(2) == static_cast<std::uint8_t>(rtype::opt)) {
+      // The OPT record, owned by the root as it must be: read without
+      // building a record for it.
+      std::uint16_t t = 0, c = 0, rdlen = 0;
+      std::uint32_t ttl = 0;
+      std::uint8_t root = 0;
+      if (!r.u8(root) || !r.u16(t) || !r.u16(c) || !r.u32(ttl) || !r.u16(rdlen))
+        return error::truncated_message;
+      if (auto ec = read_opt(r, m, n, c, ttl, rdlen)) return ec;
+      continue;
+    }
+    // Read in place (a record moved costs its name and its data); an
+    // OPT record whose owner is written as a pointer leaves again.
+    record& rec = into.emplace_back();
+    if (auto ec = r.read_name(rec.owner)) return ec;
+    std::uint16_t t = 0, c = 0, rdlen = 0;
+    if (!r.u16(t) || !r.u16(c) || !r.u32(rec.ttl) || !r.u16(rdlen))
+      return error::truncated_message;
+    rec.type = static_cast<rtype>(t);
+    rec.klass = static_cast<rclass>(c);
+    if (rec.type == rtype::opt) {
+      if (!additional || !rec.owner.is_root()) return error::bad_opt;
+      const std::uint32_t ttl = rec.ttl;
+      into.pop_back();
+      if (auto ec = read_opt(r, m, n, c, ttl, rdlen)) return ec;
+      continue;
+    }
+    if (r.left() < rdlen) return error::truncated_message;
+    if (auto ec = read_rdata(r, rec.type, rdlen, rec.data)) return ec;
+  }
+  return {};
+}
+
+// The three record sections and the end of the message.
+std::error_code read_records(reader& r, message& m, counts& n) {
+  if (auto ec = read_section(r, m, n, n.an, m.answers, false)) return ec;
+  if (auto ec = read_section(r, m, n, n.ns, m.authorities, false)) return ec;
+  if (auto ec = read_section(r, m, n, n.ar, m.additionals, true)) return ec;
+  if (r.left() != 0) return error::trailing_data;
+  m.rcode = static_cast<dns::rcode>(n.rc);
+  return {};
+}
+
+}  // namespace
+
+std::error_code decode(std::span<const std::uint8_t> wire, message& m) {
+  reader r(wire);
+  counts n;
+  if (auto ec = read_header(r, m, n)) return ec;
+  m.questions.reserve(n.qd);
+  for (std::uint16_t i = 0; i < n.qd; ++i) {
     // Read straight into the vector's element: a question moved costs its name.
     question& q = m.questions.emplace_back();
     const std::size_t at = r.pos();
@@ -513,77 +605,36 @@ std::error_code decode(std::span<const std::uint8_t> wire, message& m) {
     q.qtype = static_cast<rtype>(t);
     q.qclass = static_cast<rclass>(c);
   }
+  return read_records(r, m, n);
+}
 
-  // The OPT pseudo-record (RFC 6891 §6.1.2) into m.edns, its class and TTL
-  // already read; r is at its RDLENGTH's end.
-  auto read_opt = [&](std::uint16_t c, std::uint32_t ttl, std::uint16_t rdlen) -> std::error_code {
-    if (m.edns) return error::bad_opt;
-    if (r.left() < rdlen) return error::truncated_message;
-    dns::edns& e = m.edns.emplace();
-    e.udp_size = c;
-    rc = static_cast<std::uint16_t>(rc | ((ttl >> 24) & 0xFF) << 4);
-    e.version = static_cast<std::uint8_t>(ttl >> 16);
-    e.dnssec_ok = ttl & 0x8000;
-    const std::size_t end = r.pos() + rdlen;
-    while (r.pos() < end) {
-      edns_option o;
-      std::uint16_t olen = 0;
-      if (end - r.pos() < 4) return error::bad_opt;
-      r.u16(o.code), r.u16(olen);
-      if (end - r.pos() < olen) return error::bad_opt;
-      const std::uint8_t* p = nullptr;
-      r.bytes(olen, p);
-      o.data.assign(p, p + olen);
-      e.options.push_back(std::move(o));
-    }
-    return {};
-  };
-
-  auto read_section = [&](std::uint16_t count, std::vector<record>& into,
-                          bool additional) -> std::error_code {
-    // The additional section of a response usually holds the OPT record
-    // alone, which is not kept there: no room is reserved for it.
-    if (!additional) into.reserve(count);
-    for (std::uint16_t i = 0; i < count; ++i) {
-      if (additional && r.left() >= 3 && r.peek(0) == 0 && r.peek(1) == 0 &&
-          r.peek(2) == static_cast<std::uint8_t>(rtype::opt)) {
-        // The OPT record, owned by the root as it must be: read without
-        // building a record for it.
-        std::uint16_t t = 0, c = 0, rdlen = 0;
-        std::uint32_t ttl = 0;
-        std::uint8_t root = 0;
-        if (!r.u8(root) || !r.u16(t) || !r.u16(c) || !r.u32(ttl) || !r.u16(rdlen))
-          return error::truncated_message;
-        if (auto ec = read_opt(c, ttl, rdlen)) return ec;
-        continue;
-      }
-      // Read in place (a record moved costs its name and its data); an
-      // OPT record whose owner is written as a pointer leaves again.
-      record& rec = into.emplace_back();
-      if (auto ec = r.read_name(rec.owner)) return ec;
-      std::uint16_t t = 0, c = 0, rdlen = 0;
-      if (!r.u16(t) || !r.u16(c) || !r.u32(rec.ttl) || !r.u16(rdlen))
-        return error::truncated_message;
-      rec.type = static_cast<rtype>(t);
-      rec.klass = static_cast<rclass>(c);
-      if (rec.type == rtype::opt) {
-        if (!additional || !rec.owner.is_root()) return error::bad_opt;
-        const std::uint32_t ttl = rec.ttl;
-        into.pop_back();
-        if (auto ec = read_opt(c, ttl, rdlen)) return ec;
-        continue;
-      }
-      if (r.left() < rdlen) return error::truncated_message;
-      if (auto ec = read_rdata(r, rec.type, rdlen, rec.data)) return ec;
-    }
-    return {};
-  };
-  if (auto ec = read_section(an, m.answers, false)) return ec;
-  if (auto ec = read_section(ns, m.authorities, false)) return ec;
-  if (auto ec = read_section(ar, m.additionals, true)) return ec;
-  if (r.left() != 0) return error::trailing_data;
-  m.rcode = static_cast<dns::rcode>(rc);
-  return {};
+std::error_code decode_answer(std::span<const std::uint8_t> wire, const question& asked,
+                              message& m, bool& matched) {
+  matched = false;
+  reader r(wire);
+  counts n;
+  if (auto ec = read_header(r, m, n)) return ec;
+  if (n.qd != 1) return {};  // not an answer to one question
+  const std::size_t at = r.pos();
+  const std::string_view mine = asked.qname.wire();
+  name theirs;  // the question's name as the answer writes it, when not as asked
+  const std::uint8_t* p = nullptr;
+  if (r.left() >= mine.size() && std::memcmp(wire.data() + at, mine.data(), mine.size()) == 0) {
+    // The name as sent (the usual echo): the asked one, already checked,
+    // octet for octet.
+    r.bytes(mine.size(), p);
+    r.remember(asked.qname, at);
+  } else {
+    // Another spelling: compressed, another case, or another name.
+    if (auto ec = r.read_name(theirs)) return ec;
+    if (!(theirs == asked.qname)) return {};
+    r.remember(theirs, at);
+  }
+  std::uint16_t t = 0, c = 0;
+  if (!r.u16(t) || !r.u16(c)) return error::truncated_message;
+  if (static_cast<rtype>(t) != asked.qtype || static_cast<rclass>(c) != asked.qclass) return {};
+  matched = true;
+  return read_records(r, m, n);
 }
 
 result<message> decode(std::span<const std::uint8_t> wire) {

@@ -224,6 +224,17 @@ result<message> decode(std::span<const std::uint8_t> wire);
 // of the message.
 std::error_code decode(std::span<const std::uint8_t> wire, message& out);
 
+// decode(wire, out) for a receiver that knows the one question it asked (a
+// stub resolver): the question section is checked on the wire first —
+// exactly one question, `asked`'s name (case-insensitively), type and
+// class — and is not kept: `out.questions` is left empty, since the caller
+// has the question already. `matched` says whether it was `asked`; when it
+// is not, nothing more is decoded and no error is returned. Records that
+// point to the question's name get the name as the answer spells it, as
+// with decode(). Errors, and `out` after one: as decode().
+std::error_code decode_answer(std::span<const std::uint8_t> wire, const question& asked,
+                              message& out, bool& matched);
+
 struct encode_options {
   bool compress = true;
   // 0: no limit (TCP, up to 65535). Otherwise truncate to fit, setting TC
