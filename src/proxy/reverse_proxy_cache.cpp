@@ -447,6 +447,8 @@ asio::awaitable<void> reverse_proxy::handle_cached(http::request& req, http::res
           } catch (const std::exception& ex) {
             core::log::error("background cache refresh failed",
                              {{"key", key}, {"error", ex.what()}});
+          } catch (...) {
+            core::log::error("background cache refresh failed", {{"key", key}});
           }
         };
         const auto ex = co_await asio::this_coro::executor;
