@@ -4,6 +4,15 @@
 
 namespace trellis::http {
 
+void request::set_attribute(std::string_view name, std::string_view value) {
+  for (auto& [k, v] : attributes_)
+    if (k == name) {
+      v.assign(value);
+      return;
+    }
+  attributes_.emplace_back(std::string(name), std::string(value));
+}
+
 void request::bind(const request_head& head, body_source* body,
                    const asio::ip::tcp::endpoint& remote, bool is_secure) {
   head_ = &head;
@@ -11,6 +20,7 @@ void request::bind(const request_head& head, body_source* body,
   remote_ = remote;
   secure_ = is_secure;
   params_.clear();
+  attributes_.clear();
   std::string_view t = head.target;
   // absolute-form (a proxy's request): the path starts after the authority.
   if (!t.empty() && t.front() != '/' && t != "*") {

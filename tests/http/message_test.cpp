@@ -51,6 +51,26 @@ TEST(http_request, keeps_router_params_until_rebound) {
   EXPECT_EQ(b.req.param("id"), "");
 }
 
+TEST(http_request, keeps_attributes_set_by_middleware_until_rebound) {
+  bound_request b("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_FALSE(b.req.has_attribute("auth.subject"));
+  EXPECT_EQ(b.req.attribute("auth.subject"), "");
+  b.req.set_attribute("auth.subject", "alice");
+  b.req.set_attribute("auth.method", "");
+  EXPECT_EQ(b.req.attribute("auth.subject"), "alice");
+  EXPECT_TRUE(b.req.has_attribute("auth.method"));  // set, though empty
+  b.req.set_attribute("auth.subject", "bob");        // replaces
+  EXPECT_EQ(b.req.attribute("auth.subject"), "bob");
+  {
+    std::string transient = "owned";
+    b.req.set_attribute("copy", transient);
+  }
+  EXPECT_EQ(b.req.attribute("copy"), "owned");  // the request keeps its own copy
+  b.req.bind(b.parser.head(), nullptr, {}, false);
+  EXPECT_FALSE(b.req.has_attribute("auth.subject"));
+  EXPECT_FALSE(b.req.has_attribute("copy"));
+}
+
 TEST(http_request, reports_a_body_by_its_framing) {
   bound_request cl("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
   EXPECT_TRUE(cl.req.has_body());

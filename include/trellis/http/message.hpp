@@ -94,6 +94,25 @@ class request {
   std::size_t params_size() const noexcept { return params_.size(); }
   void truncate_params(std::size_t n) { params_.resize(n); }
 
+  // Attributes: named values that middleware attaches to one request for
+  // the ones after it and for the handler — the subject a token
+  // authenticated, the API key's name, the client address a trusted proxy
+  // reported (Envoy's dynamic metadata, Kong's ctx). Owned by the request,
+  // cleared when the connection binds the next one. Setting a name again
+  // replaces its value.
+  void set_attribute(std::string_view name, std::string_view value);
+  // The value of attribute `name`, or "" if it was never set.
+  std::string_view attribute(std::string_view name) const noexcept {
+    for (const auto& [k, v] : attributes_)
+      if (k == name) return v;
+    return {};
+  }
+  bool has_attribute(std::string_view name) const noexcept {
+    for (const auto& [k, v] : attributes_)
+      if (k == name) return true;
+    return false;
+  }
+
   const asio::ip::tcp::endpoint& remote_endpoint() const noexcept { return remote_; }
   bool secure() const noexcept { return secure_; }
 
@@ -114,6 +133,7 @@ class request {
   body_source* body_ = nullptr;
   std::string_view path_, query_;
   std::vector<std::pair<std::string_view, std::string_view>> params_;
+  std::vector<std::pair<std::string, std::string>> attributes_;
   asio::ip::tcp::endpoint remote_;
   bool secure_ = false;
 };
