@@ -255,29 +255,6 @@ TEST(ProxyConfig, CacheSection) {
   EXPECT_EQ(field_of(R"([])"), "cache");
 }
 
-TEST(ProxyConfig, Sizes) {
-  EXPECT_EQ(parse_size("0", "f"), 0u);
-  EXPECT_EQ(parse_size("512", "f"), 512u);
-  EXPECT_EQ(parse_size("512B", "f"), 512u);
-  EXPECT_EQ(parse_size("4KiB", "f"), 4096u);
-  EXPECT_EQ(parse_size("256MiB", "f"), 256ull << 20);
-  EXPECT_EQ(parse_size("2GiB", "f"), 2ull << 30);
-  EXPECT_EQ(parse_size("3KB", "f"), 3000u);
-  EXPECT_EQ(parse_size("5MB", "f"), 5'000'000u);
-  EXPECT_EQ(parse_size("1GB", "f"), 1'000'000'000u);
-  for (const char* bad : {"", "MiB", "1 MiB", "1mib", "1TiB", "-1", "1.5MiB", "99999999GiB"})
-    EXPECT_THROW(parse_size(bad, "f"), core::config_error) << bad;
-}
-
-TEST(ProxyConfig, Durations) {
-  EXPECT_EQ(parse_duration("250ms", "f"), 250ms);
-  EXPECT_EQ(parse_duration("5s", "f"), 5s);
-  EXPECT_EQ(parse_duration("2m", "f"), 2min);
-  EXPECT_EQ(parse_duration("1h", "f"), 1h);
-  for (const char* bad : {"", "5", "s", "-1s", "1.5s", "5 s", "5sec", "10d"})
-    EXPECT_THROW(parse_duration(bad, "f"), core::config_error) << bad;
-}
-
 TEST(ProxyConfig, RouteMatchingPrefersHostThenLongestPrefix) {
   std::vector<route_config> routes(4);
   routes[0].cluster = "any";

@@ -119,17 +119,17 @@ config parse_config(const nlohmann::json& j);
 // and column).
 config load_config(const std::string& path);
 
-// "5s", "250ms", "2m", "1h" as milliseconds. Throws core::config_error
-// naming `field` for anything else (a bare number included: its unit
-// would be a guess).
-std::chrono::milliseconds parse_duration(std::string_view text, std::string_view field);
 // "127.0.0.1:8080", "[::1]:8080". Throws core::config_error naming
-// `field`.
-// A size in bytes: a number with an optional unit, "B", "KiB", "MiB" or
-// "GiB" (also "KB", "MB", "GB", powers of 1000): "256MiB". Throws
-// core::config_error naming `field`.
-std::uint64_t parse_size(std::string_view text, std::string_view field);
+// `field`. (Durations and sizes: core/config.hpp.)
 asio::ip::tcp::endpoint parse_listen_address(std::string_view text, std::string_view field);
+
+// The sections of parse_config on their own, for configurations that
+// embed them (the gateway's): a cluster, the "proxy" options, the "cache"
+// section. `path` is the JSON path of `j`, for error messages.
+cluster_config parse_cluster_config(const nlohmann::json& j, const std::string& path);
+void parse_proxy_options(const nlohmann::json& j, const std::string& path,
+                         reverse_proxy_options& options);
+cache_config parse_cache_config(const nlohmann::json& j, const std::string& path);
 
 // Picks the route for a request: host match first, then the longest
 // prefix. Null when none matches.
