@@ -326,6 +326,7 @@ asio::awaitable<void> reverse_proxy::call_upstream(http::request& req, worker_st
       (void)up.headers.set("Host", o.host_value);
     else if (o.host == host_header::upstream)
       (void)up.headers.set("Host", h.address());
+    if (o.adjust_request) o.adjust_request(req, up.headers);
     if (adjust != nullptr) (*adjust)(up.headers);
     if (req.has_body()) {
       up.body_source = [&req, &body_started]() {

@@ -163,6 +163,25 @@ TEST(ReverseProxy, RewritesHostAndPathPrefix) {
   EXPECT_THAT(bare->body, HasSubstr("GET /v2\n"));
 }
 
+TEST(ReverseProxy, AdjustRequestHasTheLastWordOnUpstreamFields) {
+  test_server backend(mirror("a"));
+  reverse_proxy_options o;
+  o.adjust_request = [](const http::request& req, http::fields& f) {
+    // What a gateway does: tell the service who the client is, drop what
+    // it must not see, and override what the proxy set.
+    (void)f.set("X-User", "from " + std::string(req.header("X-Api-Key")));
+    (void)f.erase("X-Api-Key");
+    (void)f.set("X-Request-Id", "overridden");
+  };
+  proxy_rig rig({address_of(backend.port())}, o);
+  auto r = rig.get("/p", "X-Api-Key: k1\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body, HasSubstr("X-User: from k1\n"));
+  EXPECT_THAT(r->body, Not(HasSubstr("X-Api-Key")));
+  EXPECT_THAT(r->body, HasSubstr("X-Request-Id: overridden\n"));
+  EXPECT_THAT(r->body, HasSubstr("X-Forwarded-For: 127.0.0.1\n"));  // the proxy's own stay
+}
+
 TEST(ReverseProxy, HeadKeepsTheBackendsContentLength) {
   test_server backend([](http::request&, http::response& res) -> asio::awaitable<void> {
     res.set_text(std::string(1234, 'x'));

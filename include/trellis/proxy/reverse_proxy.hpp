@@ -164,6 +164,14 @@ struct reverse_proxy_options {
   // ASCII, at most 200 bytes), made (32 hex digits) otherwise, and copied
   // to the response. Empty: no request ids.
   std::string request_id_header = "X-Request-Id";
+  // The last word on the fields of each request as it goes upstream, after
+  // the proxy's own (forwarding fields, request id, Host): header
+  // transformations, and what an API gateway tells its services about the
+  // request — the subject a token authenticated, from the request's
+  // attributes. Called once per attempt, on the request's worker; it must
+  // not touch framing fields (Content-Length, Transfer-Encoding), which the
+  // proxy derives from the body it sends. Unset: nothing more is done.
+  std::function<void(const http::request&, http::fields&)> adjust_request;
 
   // --- the response -----------------------------------------------------------
   // A response body up to this size is read whole before the head is
