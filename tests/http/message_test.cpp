@@ -66,6 +66,9 @@ TEST(http_request, keeps_attributes_set_by_middleware_until_rebound) {
     b.req.set_attribute("copy", transient);
   }
   EXPECT_EQ(b.req.attribute("copy"), "owned");  // the request keeps its own copy
+  ASSERT_EQ(b.req.attributes().size(), 3u);  // in the order first set
+  EXPECT_EQ(b.req.attributes()[0].first, "auth.subject");
+  EXPECT_EQ(b.req.attributes()[2].second, "owned");
   b.req.bind(b.parser.head(), nullptr, {}, false);
   EXPECT_FALSE(b.req.has_attribute("auth.subject"));
   EXPECT_FALSE(b.req.has_attribute("copy"));

@@ -112,6 +112,11 @@ class request {
       if (k == name) return true;
     return false;
   }
+  // Every attribute, in the order first set (to copy them to a request
+  // made on this one's behalf).
+  const std::vector<std::pair<std::string, std::string>>& attributes() const noexcept {
+    return attributes_;
+  }
 
   const asio::ip::tcp::endpoint& remote_endpoint() const noexcept { return remote_; }
   bool secure() const noexcept { return secure_; }
