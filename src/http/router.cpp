@@ -282,11 +282,18 @@ asio::awaitable<void> router::operator()(request& req, response& res) const {
   return run_chain(req, res);
 }
 
-asio::awaitable<void> router::run_chain(request& req, response& res) const {
+namespace {
+
+// Runs `chain` around `inner` (a route's handler, or the router's
+// dispatch): before() in order until one answers, inner unless one did,
+// after() in reverse for each whose before() ran.
+template <class Inner>
+asio::awaitable<void> run_around(std::span<const std::shared_ptr<middleware>> chain,
+                                 request& req, response& res, Inner inner) {
   std::size_t ran = 0;
   bool responded = false;
-  for (; ran < chain_.size(); ++ran) {
-    if (co_await chain_[ran]->before(req, res) == filter_status::respond) {
+  for (; ran < chain.size(); ++ran) {
+    if (co_await chain[ran]->before(req, res) == filter_status::respond) {
       ++ran;
       responded = true;
       break;
@@ -298,7 +305,7 @@ asio::awaitable<void> router::run_chain(request& req, response& res) const {
     // The server does the same for a router without middleware.
     bool failed = false;
     try {
-      co_await dispatch(req, res);
+      co_await inner(req, res);
     } catch (const std::exception& e) {
       core::log::error("handler failed",
                        {{"target", req.target()}, {"error", e.what()}});
@@ -310,7 +317,37 @@ asio::awaitable<void> router::run_chain(request& req, response& res) const {
       res.set_text("internal server error\n");
     }
   }
-  while (ran > 0) co_await chain_[--ran]->after(req, res);
+  while (ran > 0) co_await chain[--ran]->after(req, res);
+}
+
+}  // namespace
+
+asio::awaitable<void> router::run_chain(request& req, response& res) const {
+  const auto inner = [this](request& rq, response& rs) { return dispatch(rq, rs); };
+  co_await run_around(chain_, req, res, inner);
+}
+
+namespace {
+
+struct bound_chain {
+  std::vector<std::shared_ptr<middleware>> chain;
+  handler inner;
+};
+
+// Holds its own reference to the chain, so a request in flight keeps it
+// alive even if the handler that started it is replaced meanwhile (a
+// configuration reload).
+asio::awaitable<void> run_bound(std::shared_ptr<const bound_chain> b, request& req,
+                                response& res) {
+  co_await run_around(b->chain, req, res, b->inner);
+}
+
+}  // namespace
+
+handler with_middleware(std::vector<std::shared_ptr<middleware>> chain, handler inner) {
+  if (chain.empty()) return inner;
+  auto b = std::make_shared<const bound_chain>(bound_chain{std::move(chain), std::move(inner)});
+  return [b](request& req, response& res) { return run_bound(b, req, res); };
 }
 
 handler router::to_handler() const {

@@ -297,6 +297,48 @@ TEST(http_router, a_throwing_handler_becomes_a_500_that_every_after_sees) {
   EXPECT_EQ(x->res.headers.get_all("X-After"), (std::vector<std::string_view>{"b", "a"}));
 }
 
+TEST(http_router, with_middleware_runs_a_routes_own_chain_inside_the_routers) {
+  std::vector<std::string> log;
+  router r;
+  r.use(std::make_shared<recorder>("global", log));
+  auto inner = [&log](request&, response& res) -> asio::awaitable<void> {
+    log.push_back("handler");
+    res.set_text("admin");
+    co_return;
+  };
+  r.get("/admin", with_middleware({std::make_shared<recorder>("auth", log),
+                                   std::make_shared<recorder>("limit", log)},
+                                  inner));
+  r.get("/open", with_middleware({}, inner));
+  r.get("/denied", with_middleware({std::make_shared<recorder>("deny", log, 403)}, inner));
+
+  auto a = route(r, method::get, "/admin");
+  EXPECT_EQ(a->res.body, "admin");
+  EXPECT_EQ(log, (std::vector<std::string>{"global.before", "auth.before", "limit.before",
+                                           "handler", "limit.after", "auth.after",
+                                           "global.after"}));
+  log.clear();
+  route(r, method::get, "/open");
+  EXPECT_EQ(log, (std::vector<std::string>{"global.before", "handler", "global.after"}));
+  log.clear();
+  auto d = route(r, method::get, "/denied");
+  EXPECT_EQ(d->res.status, 403);
+  EXPECT_EQ(log, (std::vector<std::string>{"global.before", "deny.before", "deny.after",
+                                           "global.after"}));
+
+  // A throwing handler is a 500 that the route's own after() sees too.
+  router t;
+  auto throws = [](request&, response&) -> asio::awaitable<void> {
+    throw std::runtime_error("bug");
+    co_return;
+  };
+  log.clear();
+  t.get("/t", with_middleware({std::make_shared<recorder>("m", log)}, throws));
+  auto x = route(t, method::get, "/t");
+  EXPECT_EQ(x->res.status, 500);
+  EXPECT_EQ(x->res.headers.get_all("X-After"), (std::vector<std::string_view>{"m"}));
+}
+
 TEST(http_router, options_asterisk_lists_every_method_some_route_answers) {
   router r;
   r.get("/a", answer("a"));

@@ -118,4 +118,11 @@ class router {
   std::uint16_t any_methods_ = 0;  // methods some route answers, one bit per method
 };
 
+// A handler that runs `chain` around `inner` exactly as router::use() runs
+// the router's chain around every route: for middleware that belongs to
+// one route only (an API gateway's per-route authentication and limits:
+// r.get("/admin/*", with_middleware({auth, admins_only}, handler))).
+// With an empty chain, `inner` itself.
+handler with_middleware(std::vector<std::shared_ptr<middleware>> chain, handler inner);
+
 }  // namespace trellis::http
