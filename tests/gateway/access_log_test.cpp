@@ -3,6 +3,7 @@
 // RFC 3339 time format, and the file writer — whole lines under
 // concurrency, drops, reopen for rotation, configuration errors.
 #include "trellis/gateway/access_log.hpp"
+#include "support/routed.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -52,39 +53,15 @@ struct temp_file {
   std::string path;
 };
 
-// One request through a router; the head's fields point into this object.
-struct exchange {
-  std::string target;
-  std::vector<std::pair<std::string, std::string>> field_text;
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+// One request through a router, from a fixed client address.
+using exchange = test::routed;
 
 std::unique_ptr<exchange> route(const http::router& r, http::method m, std::string target,
                                 std::vector<std::pair<std::string, std::string>> fields = {}) {
-  auto x = std::make_unique<exchange>();
-  x->target = std::move(target);
-  x->field_text = std::move(fields);
-  for (const auto& [n, v] : x->field_text) x->fields.push_back({n, v});
-  x->head.method = m;
-  x->head.method_text = http::to_string(m);
-  x->head.target = x->target;
-  x->head.host = "example.test";
-  x->head.headers = x->fields;
-  x->req.bind(x->head, nullptr, {asio::ip::address_v4({192, 0, 2, 7}), 40000}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(x->req, x->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(5s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return x;
+  return test::route(r, {.method = m,
+                         .target = std::move(target),
+                         .headers = std::move(fields),
+                         .peer = {asio::ip::address_v4({192, 0, 2, 7}), 40000}});
 }
 
 // A steady clock that handlers move by hand.

@@ -21,6 +21,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/codec/base64.hpp"
 #include "trellis/core/error.hpp"
 
@@ -35,41 +36,15 @@ const system_clock::time_point k_now =
     system_clock::time_point(std::chrono::seconds(1'700'000'000));
 const std::string k_secret = "auth-test-secret-auth-test-secret-0123";
 
-// A request to route: target and header lines (views into strings the
-// test keeps alive, as the parser's views point into its buffer).
-struct routed {
-  std::vector<std::pair<std::string, std::string>> lines;
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-  std::string target;
-};
+using test::routed;
 
 std::unique_ptr<routed> route(const http::router& r, std::string target,
                               std::vector<std::pair<std::string, std::string>> headers = {},
                               http::method m = http::method::get) {
-  auto out = std::make_unique<routed>();
-  out->target = std::move(target);
-  out->lines = std::move(headers);
-  for (const auto& [n, v] : out->lines) out->fields.push_back({n, v});
-  out->head.method = m;
-  out->head.method_text = http::to_string(m);
-  out->head.target = out->target;
-  out->head.host = "api.test";
-  out->head.headers = out->fields;
-  out->req.bind(out->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(5s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route(r, {.method = m,
+                         .target = std::move(target),
+                         .headers = std::move(headers),
+                         .host = "api.test"});
 }
 
 // A handler that answers with the auth attributes it sees, as JSON.

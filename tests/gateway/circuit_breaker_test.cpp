@@ -2,6 +2,7 @@
 // manual clock to the tick), of many threads sharing one breaker, and of
 // the middleware routed in-process through an http::router.
 #include "trellis/gateway/circuit_breaker.hpp"
+#include "support/routed.hpp"
 
 #include <gtest/gtest.h>
 
@@ -400,30 +401,10 @@ TEST(circuit_breaker, many_threads_never_exceed_max_probes) {
 // ---------------------------------------------------------------------------
 // The middleware, routed in-process.
 
-struct routed {
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+using test::routed;
 
 std::unique_ptr<routed> route(const http::router& r, std::string_view target) {
-  auto out = std::make_unique<routed>();
-  out->head.method = http::method::get;
-  out->head.method_text = "GET";
-  out->head.target = target;
-  out->head.host = "example.test";
-  out->req.bind(out->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route(r, {.target = std::string(target)}, 2s);
 }
 
 // A router whose handler answers `status` (or throws when it is 0) and

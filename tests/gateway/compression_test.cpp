@@ -21,6 +21,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/core/error.hpp"
 
 namespace trellis::gateway {
@@ -190,35 +191,13 @@ TEST(compression_options, bad_values_throw_config_error_naming_the_field) {
 // ---------------------------------------------------------------------------
 // Through a router, in-process.
 
-struct routed {
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+using test::routed;
 
 std::unique_ptr<routed> route(const http::router& r, std::string_view target,
-                              std::vector<http::header_field> fields,
+                              std::vector<std::pair<std::string, std::string>> fields,
                               http::method m = http::method::get) {
-  auto out = std::make_unique<routed>();
-  out->fields = std::move(fields);
-  out->head.method = m;
-  out->head.method_text = http::to_string(m);
-  out->head.target = target;
-  out->head.host = "example.test";
-  out->head.headers = out->fields;
-  out->req.bind(out->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route(r, {.method = m, .target = std::string(target), .headers = std::move(fields)},
+                     2s);
 }
 
 // A router with the middleware and routes answering fixed bodies.

@@ -28,6 +28,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/core/error.hpp"
 
 namespace trellis::gateway {
@@ -41,15 +42,8 @@ using http::method;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-// A routed request and its answer. The head's views point into `text`.
-struct exchange {
-  std::deque<std::string> text;  // a deque: views into it stay valid as it grows
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-  bool handler_ran = false;
-
+// A routed request and its answer, with what the CORS tests read of it.
+struct exchange : test::routed {
   std::string header(std::string_view name) const {
     return std::string(res.headers.get(name).value_or(""));
   }
@@ -69,29 +63,10 @@ struct exchange {
 // Routes one request through `r`, bounded in time.
 std::unique_ptr<exchange> send(const http::router& r, method m, const header_list& headers,
                                std::string_view target = "/api/items") {
-  auto out = std::make_unique<exchange>();
-  for (const auto& [name, value] : headers) {
-    const std::string_view n = out->text.emplace_back(name);
-    const std::string_view v = out->text.emplace_back(value);
-    out->fields.push_back({n, v});
-  }
-  out->head.method = m;
-  out->head.method_text = http::to_string(m);
-  out->head.target = out->text.emplace_back(target);
-  out->head.host = "api.example.test";
-  out->head.headers = out->fields;
-  out->req.bind(out->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route<exchange>(
+      r,
+      {.method = m, .target = std::string(target), .headers = headers, .host = "api.example.test"},
+      2s);
 }
 
 // A router with the CORS middleware and a few routes. The handlers record

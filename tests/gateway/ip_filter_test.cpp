@@ -22,6 +22,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/core/log.hpp"
 
@@ -103,39 +104,14 @@ class set_client_ip final : public http::middleware {
   std::string name_;
 };
 
-struct exchange {
-  std::string client;  // the X-Test-Client value the head points at
-  http::header_field field;
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+using exchange = test::routed;
 
 // Routes a GET / from `peer`, with X-Test-Client: `client` when not empty.
 std::unique_ptr<exchange> send(const http::router& r, std::string_view peer,
                                std::string_view client = {}) {
-  auto out = std::make_unique<exchange>();
-  out->client = client;
-  out->head.method = http::method::get;
-  out->head.method_text = "GET";
-  out->head.target = "/";
-  out->head.host = "example.test";
-  if (!client.empty()) {
-    out->field = {"X-Test-Client", out->client};
-    out->head.headers = {&out->field, 1};
-  }
-  out->req.bind(out->head, nullptr, {ip(peer), 40000}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  test::route_request in{.peer = {ip(peer), 40000}};
+  if (!client.empty()) in.headers.emplace_back("X-Test-Client", std::string(client));
+  return test::route(r, std::move(in), 2s);
 }
 
 void add_hello(http::router& r) {

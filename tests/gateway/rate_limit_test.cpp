@@ -28,6 +28,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/core/metrics.hpp"
 
@@ -508,39 +509,20 @@ TEST(rate_limit_store, a_busy_key_survives_a_flood_of_new_ones) {
 
 // ---------------------------------------------------------------- middleware
 
-// A request bound to a hand-made head, routed on a private io_context.
-struct routed {
-  std::vector<http::header_field> fields;  // what head.headers views
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+using test::routed;
 
+// A GET /api from `peer`, with these fields and attributes.
 std::unique_ptr<routed> route(const http::router& r,
                               asio::ip::tcp::endpoint peer = {asio::ip::make_address("192.0.2.7"),
                                                               40000},
-                              std::vector<http::header_field> headers = {},
+                              std::vector<std::pair<std::string, std::string>> headers = {},
                               std::vector<std::pair<std::string, std::string>> attributes = {}) {
-  auto out = std::make_unique<routed>();
-  out->head.method = http::method::get;
-  out->head.method_text = "GET";
-  out->head.target = "/api";
-  out->head.host = "example.test";
-  out->fields = std::move(headers);
-  out->head.headers = out->fields;
-  out->req.bind(out->head, nullptr, peer, false);
-  for (const auto& [k, v] : attributes) out->req.set_attribute(k, v);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route(r,
+                     {.target = "/api",
+                      .headers = std::move(headers),
+                      .peer = peer,
+                      .attributes = std::move(attributes)},
+                     2s);
 }
 
 std::string header(const routed& r, std::string_view name) {

@@ -3,6 +3,7 @@
 // class, latency percentiles, the in-flight gauge, the route-name bound,
 // the Prometheus exposition, and recording from several threads.
 #include "trellis/gateway/route_metrics.hpp"
+#include "support/routed.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -28,32 +29,10 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-struct exchange {
-  std::string target;
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
+using exchange = test::routed;
 
 std::unique_ptr<exchange> route(const http::router& r, http::method m, std::string target) {
-  auto x = std::make_unique<exchange>();
-  x->target = std::move(target);
-  x->head.method = m;
-  x->head.method_text = http::to_string(m);
-  x->head.target = x->target;
-  x->head.host = "example.test";
-  x->req.bind(x->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(x->req, x->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(5s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return x;
+  return test::route(r, {.method = m, .target = std::move(target)});
 }
 
 // A steady clock that handlers move by hand (one per test thread).

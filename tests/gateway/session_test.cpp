@@ -31,6 +31,7 @@
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
 #include "support/process.hpp"
+#include "support/routed.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/http/router.hpp"
 
@@ -70,15 +71,8 @@ T run_sync(asio::awaitable<T> a) {
   return std::move(*out);
 }
 
-// One request through a router: the head's fields point into this object.
-struct exchange {
-  std::string target;
-  std::vector<std::pair<std::string, std::string>> field_text;
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-
+// One request through a router, with what the session tests read of its answer.
+struct exchange : test::routed {
   // The first Set-Cookie value, or "".
   std::string set_cookie() const { return std::string(res.headers.get("Set-Cookie").value_or("")); }
   // The session id in Set-Cookie, or "".
@@ -92,27 +86,9 @@ struct exchange {
 
 std::unique_ptr<exchange> route(const http::router& r, http::method m, std::string target,
                                 std::string cookie = {}) {
-  auto x = std::make_unique<exchange>();
-  x->target = std::move(target);
-  if (!cookie.empty()) x->field_text.emplace_back("Cookie", std::move(cookie));
-  for (const auto& [n, v] : x->field_text) x->fields.push_back({n, v});
-  x->head.method = m;
-  x->head.method_text = http::to_string(m);
-  x->head.target = x->target;
-  x->head.host = "example.test";
-  x->head.headers = x->fields;
-  x->req.bind(x->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(x->req, x->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(5s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return x;
+  test::route_request in{.method = m, .target = std::move(target)};
+  if (!cookie.empty()) in.headers.emplace_back("Cookie", std::move(cookie));
+  return test::route<exchange>(r, std::move(in));
 }
 
 std::string cookie_of(std::string_view id) {

@@ -2,6 +2,7 @@
 // is a hand-made request_head (method, target, fields, framing) bound to a
 // request, as the server's parser would produce it.
 #include "trellis/gateway/transform.hpp"
+#include "support/routed.hpp"
 
 #include <gtest/gtest.h>
 
@@ -23,43 +24,11 @@ namespace {
 using namespace std::chrono_literals;
 using sv_list = std::vector<std::string_view>;
 
-struct routed {
-  std::vector<http::header_field> fields;
-  http::request_head head;
-  http::request req;
-  http::response res;
-};
-
-struct request_spec {
-  http::method method = http::method::get;
-  std::string_view target = "/";
-  std::vector<http::header_field> fields;
-  http::framing framing = http::framing::none;
-  std::uint64_t content_length = 0;
-};
+using test::routed;
+using request_spec = test::route_request;
 
 std::unique_ptr<routed> route(const http::router& r, request_spec spec) {
-  auto out = std::make_unique<routed>();
-  out->fields = std::move(spec.fields);
-  out->head.method = spec.method;
-  out->head.method_text = http::to_string(spec.method);
-  out->head.target = spec.target;
-  out->head.host = "example.test";
-  out->head.headers = out->fields;
-  out->head.framing = spec.framing;
-  out->head.content_length = spec.content_length;
-  out->req.bind(out->head, nullptr, {}, false);
-  asio::io_context ctx;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ctx, r(out->req, out->res), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  ctx.run_for(2s);
-  if (failure) std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "routing did not finish";
-  return out;
+  return test::route(r, std::move(spec), 2s);
 }
 
 // A body of n bytes declared by Content-Length.
@@ -69,7 +38,7 @@ request_spec with_body(http::method m, std::uint64_t n, std::string_view type = 
   s.target = "/items";
   s.framing = http::framing::content_length;
   s.content_length = n;
-  if (!type.empty()) s.fields.push_back({"Content-Type", type});
+  if (!type.empty()) s.headers.emplace_back("Content-Type", std::string(type));
   return s;
 }
 
