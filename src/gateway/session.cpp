@@ -88,6 +88,18 @@ result<session_record> decode_session_record(std::string_view text) {
       !seen->is_number_integer() || !data->is_object()) {
     return unexpected(session_error::bad_record);
   }
+  // Times are milliseconds since 1970, up to what wall_time can hold
+  // (system_clock counts nanoseconds in 64 bits: until the year 2262). A
+  // record holding anything else was not written by encode_session_record,
+  // and converting it would overflow.
+  constexpr std::int64_t max_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall_time::duration::max()).count();
+  const auto in_range = [](const nlohmann::json& v) {
+    if (v.is_number_unsigned()) return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(max_ms);
+    const auto ms = v.get<std::int64_t>();
+    return ms >= 0 && ms <= max_ms;
+  };
+  if (!in_range(*created) || !in_range(*seen)) return unexpected(session_error::bad_record);
   session_record r;
   r.created = from_ms(created->get<std::int64_t>());
   r.last_seen = from_ms(seen->get<std::int64_t>());

@@ -180,14 +180,30 @@ TEST(session_record, refuses_every_proper_prefix_and_wrong_shapes) {
   for (std::size_t n = 0; n < text.size(); ++n)
     EXPECT_EQ(decode_session_record(text.substr(0, n)).error(), session_error::bad_record) << n;
   for (std::string_view bad : {
-           R"([])",
-           R"({"created":1,"seen":2})",
-           R"({"created":1,"seen":2,"data":[]})",
-           R"({"created":"1","seen":2,"data":{}})",
-           R"({"created":1.5,"seen":2,"data":{}})",
+           R"([])", R"({"created":1,"seen":2})", R"({"created":1,"seen":2,"data":[]})",
+           R"({"created":"1","seen":2,"data":{}})", R"({"created":1.5,"seen":2,"data":{}})",
            R"({"created":1,"seen":2,"data":{},"extra":0})",
+           // Times a time_point cannot hold (found by fuzz-session_record:
+           // nanoseconds overflow) or encode never writes.
+           R"({"created":1764400000000000000,"seen":2,"data":{}})",
+           R"({"created":1,"seen":18446744073709551615,"data":{}})",
+           R"({"created":-1,"seen":2,"data":{}})",
+           R"({"created":1,"seen":117644000600000,"data":{}})",  // the year 5700
+           R"({"created":9223372036855,"seen":2,"data":{}})",    // one past 2262
        })
     EXPECT_EQ(decode_session_record(bad).error(), session_error::bad_record) << bad;
+}
+
+TEST(session_record, keeps_times_up_to_what_a_time_point_holds) {
+  // 9223372036854 ms since 1970: the last millisecond of system_clock (2262).
+  auto r = decode_session_record(R"({"created":9223372036854,"seen":0,"data":{}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(
+      std::chrono::duration_cast<std::chrono::milliseconds>(r->created.time_since_epoch()).count(),
+      9'223'372'036'854);
+  auto again = decode_session_record(encode_session_record(*r));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->created, r->created);
 }
 
 TEST(session_id, is_43_base64url_characters_from_the_csprng_and_never_repeats) {
