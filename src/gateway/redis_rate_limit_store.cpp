@@ -113,6 +113,9 @@ return res
 struct redis_rate_limit_store::worker {
   asio::execution_context* context = nullptr;
   std::unique_ptr<redis::client> client;
+  // When the worker drains, its connection closes once no charge waits on
+  // it, so that an idle Redis connection does not hold the drain open.
+  core::drain_hook on_drain;
 };
 
 redis_rate_limit_store::redis_rate_limit_store(core::runtime& rt, asio::ip::tcp::endpoint server,
@@ -122,6 +125,7 @@ redis_rate_limit_store::redis_rate_limit_store(core::runtime& rt, asio::ip::tcp:
     auto w = std::make_unique<worker>();
     w->context = &rt[i].context();
     w->client = std::make_unique<redis::client>(rt[i].executor(), server, options.client);
+    w->on_drain = rt[i].on_drain([c = w->client.get()] { c->close_idle(); });
     workers_.push_back(std::move(w));
   }
 }

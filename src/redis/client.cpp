@@ -172,6 +172,10 @@ struct client_state {
     if (head.replies.size() < head.expected) return true;
     head.finish({});
     c.waiting.pop_front();
+    if (c.waiting.empty() && close_when_idle && conn.get() == &c) {
+      retire(c);
+      return false;
+    }
     if (c.waiting.empty()) {
       c.watchdog.expires_never();
     } else if (options.command_timeout.count() > 0) {
@@ -204,6 +208,16 @@ struct client_state {
     }
   }
 
+  // Closes `c`, on which nothing waits, without an error: close_idle().
+  void retire(connection& c) {
+    c.broken = true;
+    std::error_code ignored;
+    c.socket.close(ignored);
+    c.writer_wake.cancel();
+    c.watchdog.expires_never();
+    if (conn.get() == &c) conn.reset();
+  }
+
   asio::any_io_executor ex;
   tcp::endpoint server;
   client_options options;
@@ -214,6 +228,7 @@ struct client_state {
   std::error_code last_connect_error;
   client_stats stats;
   bool closed = false;
+  bool close_when_idle = false;  // close_idle() was called
 };
 
 connection::connection(tcp::socket s, client_state& owner)
@@ -543,6 +558,12 @@ void client::close() {
   if (!state_) return;
   state_->closed = true;
   if (state_->conn) state_->fail(*state_->conn, error::closed);
+}
+
+void client::close_idle() {
+  if (!state_) return;
+  state_->close_when_idle = true;
+  if (state_->conn && state_->conn->waiting.empty()) state_->retire(*state_->conn);
 }
 
 bool client::connected() const noexcept {

@@ -560,6 +560,39 @@ TEST(redis_client, close_fails_pending_and_later_commands) {
   });
 }
 
+TEST(redis_client, close_idle_lets_the_pending_reply_come_then_closes_and_reopens_on_demand) {
+  REQUIRE_REDIS();
+  test::redis_server redis;
+  test::run_bounded([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    client_options options;
+    options.command_timeout = 0ms;
+    auto connected = co_await connect(ex, redis.endpoint(), options);
+    CO_ASSERT_OK(connected);
+    client& c = *connected;
+    std::optional<result<value>> popped;
+    auto pop = [&]() -> asio::awaitable<void> {
+      popped = co_await c.command("BLPOP", "jobs", "10");
+    };
+    asio::co_spawn(ex, pop(), must_not_throw());
+    co_await sleep_for(50ms);
+    c.close_idle();
+    EXPECT_TRUE(c.connected()) << "a command still waits on the connection";
+    EXPECT_EQ(redis.cli({"RPUSH", "jobs", "one"}).out, "1\n");
+    for (int i = 0; i < 200 && !popped; ++i) co_await sleep_for(10ms);
+    CO_ASSERT_TRUE(popped.has_value());
+    CO_ASSERT_OK(*popped);
+    EXPECT_EQ(**popped, value::array({value::bulk_string("jobs"), value::bulk_string("one")}));
+    EXPECT_FALSE(c.connected()) << "closed once nothing waited on it";
+
+    auto again = co_await c.command("PING");
+    EXPECT_EQ(text_of(again), "PONG");
+    EXPECT_FALSE(c.connected()) << "the new connection closed after its reply";
+    EXPECT_EQ(c.stats().connects, 2u);
+    EXPECT_EQ(c.stats().disconnects, 0u) << "closing an idle connection is not a loss";
+  });
+}
+
 TEST(redis_client, max_pending_bounds_the_queue) {
   REQUIRE_REDIS();
   test::redis_server redis;

@@ -272,6 +272,13 @@ class client {
   // error::closed, later ones too. Idempotent.
   void close();
 
+  // From now on the connection closes whenever no command waits on it: at
+  // once if none does, else after the last reply. Commands still work, each
+  // opening a connection that closes again once it is idle. For a worker
+  // that drains: requests in flight keep their Redis, and an idle
+  // connection no longer keeps the worker alive.
+  void close_idle();
+
   // A connection is established (it may still turn out to be broken).
   bool connected() const noexcept;
   // Why the last connect attempt failed (the OS error, net::error::timed_out
