@@ -50,6 +50,26 @@ void histogram_snapshot::merge(const histogram_snapshot& other) noexcept {
   sum_ += other.sum_;
 }
 
+histogram_snapshot histogram_snapshot::since(const histogram_snapshot& earlier) const noexcept {
+  histogram_snapshot d;
+  std::size_t first = buckets_.size(), last = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    const std::uint64_t n =
+        buckets_[i] > earlier.buckets_[i] ? buckets_[i] - earlier.buckets_[i] : 0;
+    d.buckets_[i] = n;
+    d.count_ += n;
+    if (n != 0) {
+      first = std::min(first, i);
+      last = i;
+    }
+  }
+  if (d.count_ == 0) return histogram_snapshot{};
+  d.sum_ = sum_ - earlier.sum_;
+  d.min_ = std::clamp(histogram_layout::lower_bound(first), min_, max_);
+  d.max_ = std::clamp(histogram_layout::upper_bound(last), min_, max_);
+  return d;
+}
+
 // --- histogram ---------------------------------------------------------------
 
 void histogram::reset() noexcept {
@@ -318,6 +338,7 @@ struct metrics_registry::impl {
                                  [&](const family& f) { return f.name == name; });
     return it == families.end() ? nullptr : &*it;
   }
+  const family* find(std::string_view name) const { return const_cast<impl*>(this)->find(name); }
 
   // A histogram `h` also writes lines named h_bucket, h_sum and h_count; no
   // other metric may own one of those names.
@@ -488,6 +509,54 @@ std::string metrics_registry::expose() const {
   std::string out;
   write_prometheus(out);
   return out;
+}
+
+std::vector<std::pair<label_set, std::uint64_t>> metrics_registry::counter_values(
+    std::string_view name) const {
+  std::vector<std::pair<label_set, std::uint64_t>> out;
+  std::lock_guard lock(impl_->mutex);
+  const family* f = impl_->find(name);
+  if (f == nullptr || f->type != metric_type::counter) return out;
+  for (const series& s : f->members) {
+    std::uint64_t total = 0;
+    for (const auto& c : s.counters) total += c->metric.value();
+    out.emplace_back(s.labels, total);
+  }
+  return out;
+}
+
+std::vector<std::pair<label_set, std::int64_t>> metrics_registry::gauge_values(
+    std::string_view name) const {
+  std::vector<std::pair<label_set, std::int64_t>> out;
+  std::lock_guard lock(impl_->mutex);
+  const family* f = impl_->find(name);
+  if (f == nullptr || f->type != metric_type::gauge) return out;
+  for (const series& s : f->members) {
+    std::uint64_t total = 0;  // wraps rather than overflowing, as on exposition
+    for (const auto& g : s.gauges) total += static_cast<std::uint64_t>(g->metric.value());
+    out.emplace_back(s.labels, static_cast<std::int64_t>(total));
+  }
+  return out;
+}
+
+std::vector<std::pair<label_set, histogram_snapshot>> metrics_registry::histogram_values(
+    std::string_view name) const {
+  std::vector<std::pair<label_set, histogram_snapshot>> out;
+  std::lock_guard lock(impl_->mutex);
+  const family* f = impl_->find(name);
+  if (f == nullptr || f->type != metric_type::histogram) return out;
+  for (const series& s : f->members) {
+    histogram_snapshot merged;
+    for (const auto& h : s.histograms) merged.merge(h->snapshot());
+    out.emplace_back(s.labels, merged);
+  }
+  return out;
+}
+
+std::string_view label_value(const label_set& labels, std::string_view name) noexcept {
+  for (const label& l : labels)
+    if (l.name == name) return l.value;
+  return {};
 }
 
 }  // namespace trellis::core

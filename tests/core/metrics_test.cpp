@@ -574,5 +574,67 @@ TEST(registry, workers_register_and_record_concurrently_with_scrapes) {
   EXPECT_NE(text.find("latency_sum 80000\n"), std::string::npos) << text;
 }
 
+TEST(histogram_snapshot, since_is_what_was_recorded_in_between) {
+  histogram h;
+  for (std::uint64_t v : {5u, 7u, 1'000u}) h.record(v);
+  const histogram_snapshot before = h.snapshot();
+  for (std::uint64_t v : {20u, 30u, 40u, 50'000u}) h.record(v);
+  const histogram_snapshot d = h.snapshot().since(before);
+  EXPECT_EQ(d.count(), 4u);
+  EXPECT_EQ(d.sum(), 20u + 30u + 40u + 50'000u);
+  EXPECT_EQ(d.min(), 20u) << "below 32 every bucket holds one value";
+  // 50'000's bucket upper bound, which the later snapshot's max clamps.
+  EXPECT_EQ(d.max(), 50'000u);
+  EXPECT_EQ(d.percentile(50), 30u) << "the values recorded before do not count";
+  EXPECT_GE(d.percentile(99), 50'000u);
+  EXPECT_EQ(h.snapshot().since(h.snapshot()).count(), 0u);
+  EXPECT_EQ(h.snapshot().since(h.snapshot()).percentile(99), 0u);
+}
+
+TEST(histogram_snapshot, since_a_snapshot_taken_before_a_reset_counts_only_what_grew) {
+  histogram h;
+  for (int i = 0; i < 10; ++i) h.record(100);
+  const histogram_snapshot before = h.snapshot();
+  h.reset();
+  h.record(100);
+  h.record(3);
+  const histogram_snapshot d = h.snapshot().since(before);
+  EXPECT_EQ(d.count(), 1u) << "the bucket of 100 shrank: empty, not negative";
+  EXPECT_EQ(d.min(), 3u);
+  EXPECT_EQ(d.max(), 3u);
+}
+
+TEST(registry, values_are_read_in_process_summed_over_instances) {
+  metrics_registry r;
+  r.add_counter("hits_total", "Hits", {{"route", "a"}}).add(2);
+  r.add_counter("hits_total", "Hits", {{"route", "a"}}).add(3);  // a second worker's shard
+  r.add_counter("hits_total", "Hits", {{"route", "b"}}).add(7);
+  r.add_gauge("in_flight", "In flight").add(4);
+  r.add_gauge("in_flight", "In flight").sub(1);
+  r.add_histogram("latency", "Latency", {{"route", "a"}}).record(10);
+  r.add_histogram("latency", "Latency", {{"route", "a"}}).record(20);
+
+  const auto hits = r.counter_values("hits_total");
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(label_value(hits[0].first, "route"), "a");
+  EXPECT_EQ(hits[0].second, 5u);
+  EXPECT_EQ(label_value(hits[1].first, "route"), "b");
+  EXPECT_EQ(hits[1].second, 7u);
+  EXPECT_EQ(label_value(hits[1].first, "status"), "") << "a label the series does not have";
+
+  const auto in_flight = r.gauge_values("in_flight");
+  ASSERT_EQ(in_flight.size(), 1u);
+  EXPECT_EQ(in_flight[0].second, 3);
+
+  const auto latency = r.histogram_values("latency");
+  ASSERT_EQ(latency.size(), 1u);
+  EXPECT_EQ(latency[0].second.count(), 2u);
+  EXPECT_EQ(latency[0].second.max(), 20u);
+
+  EXPECT_TRUE(r.counter_values("no_such_metric").empty());
+  EXPECT_TRUE(r.counter_values("in_flight").empty()) << "a gauge is not read as a counter";
+  EXPECT_TRUE(r.histogram_values("hits_total").empty());
+}
+
 }  // namespace
 }  // namespace trellis::core

@@ -35,6 +35,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace trellis::core {
@@ -170,6 +171,15 @@ class histogram_snapshot {
   // streams.
   void merge(const histogram_snapshot& other) noexcept;
 
+  // What was recorded between `earlier` and this snapshot, both of the same
+  // histogram(s): bucket counts and sum subtracted (a bucket that shrank,
+  // after a reset, counts as empty). The interval's exact min and max are
+  // unknown; they become its first non-empty bucket's lower bound and its
+  // last one's upper bound, clamped to this snapshot's [min, max], so
+  // percentile() keeps its error bound. This is how a dashboard gets "p99
+  // over the last second" from counters that only ever grow.
+  histogram_snapshot since(const histogram_snapshot& earlier) const noexcept;
+
  private:
   friend class histogram;
 
@@ -285,6 +295,9 @@ struct label {
 // "GET"}} names the same series.
 using label_set = std::vector<label>;
 
+// The value of label `name` in `labels`; empty when it has none.
+std::string_view label_value(const label_set& labels, std::string_view name) noexcept;
+
 // How a histogram is rendered on exposition. Recording is unaffected.
 struct histogram_options {
   // Multiplier from recorded units to exposed units, applied to the `le`
@@ -360,6 +373,15 @@ class metrics_registry {
   void write_prometheus(std::string& out) const;
   // The same, as a new string.
   std::string expose() const;
+
+  // In-process reads (a dashboard, a test): every series of metric `name`
+  // with its labels, its instances summed (counters, gauges) or merged
+  // (histograms), in the order of exposition. Empty when no metric has that
+  // name or it has another type. Each histogram series copies ~8 KiB.
+  std::vector<std::pair<label_set, std::uint64_t>> counter_values(std::string_view name) const;
+  std::vector<std::pair<label_set, std::int64_t>> gauge_values(std::string_view name) const;
+  std::vector<std::pair<label_set, histogram_snapshot>> histogram_values(
+      std::string_view name) const;
 
  private:
   struct impl;
