@@ -454,6 +454,13 @@ asio::awaitable<http::filter_status> session_middleware::before(http::request& r
         s->record_ = std::move(*loaded);
         s->stored_id_ = std::move(id);
       }
+    } else if (loaded.error() == session_error::bad_record) {
+      // A record this gateway cannot read (corrupted, or written by a
+      // newer version during a rolling upgrade) is no session here: the
+      // user starts a new one rather than being locked out with 503s
+      // until it expires. It is left in place for whoever can read it.
+      core::log::warn("session record does not decode; starting a new session",
+                      {{"target", req.target()}});
     } else if (loaded.error() != session_error::not_found) {
       core::log::error("session store failed to load",
                        {{"target", req.target()}, {"error", loaded.error().message()}});
