@@ -367,10 +367,41 @@ compose_call_config parse_compose_call(const json& j, const std::string& path) {
   return c;
 }
 
+// "host": one name or a list. Names are compared with the Host field
+// lower-cased and without its port, so they must be written that way;
+// "*." in front matches any subdomain (not the name itself, as in TLS
+// certificates).
+std::vector<std::string> parse_hosts(const json& j, const std::string& path) {
+  std::vector<std::string> hosts;
+  if (j.is_string()) {
+    hosts.push_back(j.get<std::string>());
+  } else if (j.is_array() && !j.empty()) {
+    hosts = get_strings(j, path);
+  } else {
+    fail(path, "expected a host name or a non-empty array of them");
+  }
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const std::string at = j.is_string() ? path : index(path, i);
+    std::string_view h = hosts[i];
+    if (h.starts_with("*.")) h.remove_prefix(2);
+    bool ok = !h.empty() && h.size() <= 253 && !h.starts_with('.') && !h.ends_with('.') &&
+              h.find("..") == std::string_view::npos;
+    for (char c : h)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+    if (!ok)
+      fail(at,
+           "'" + hosts[i] + "' is not a lower-case host name without a port (\"*.\" may lead it)");
+    for (std::size_t k = 0; k < i; ++k)
+      if (hosts[k] == hosts[i]) fail(at, "'" + hosts[i] + "' is listed twice");
+  }
+  return hosts;
+}
+
 route_config parse_route(const json& j, const std::string& path) {
   expect_object(j, path);
   only(j, path,
        {"name",
+        "host",
         "path",
         "methods",
         "cluster",
@@ -399,6 +430,7 @@ route_config parse_route(const json& j, const std::string& path) {
   r.name = r.path;
   if (const json* x = find(j, "name")) r.name = get_string(*x, member(path, "name"));
   if (const json* x = find(j, "methods")) r.methods = parse_methods(*x, member(path, "methods"));
+  if (const json* x = find(j, "host")) r.hosts = parse_hosts(*x, member(path, "host"));
   if (const json* x = find(j, "cluster")) r.cluster = get_string(*x, member(path, "cluster"));
   if (const json* x = find(j, "compose")) {
     const auto cp = member(path, "compose");

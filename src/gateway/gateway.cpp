@@ -1,8 +1,11 @@
 #include "trellis/gateway/gateway.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "trellis/core/error.hpp"
 #include "trellis/core/log.hpp"
@@ -68,7 +71,30 @@ struct gateway::built {
     std::shared_ptr<concurrency_limiter> limiter;
   };
   std::vector<route_state> routes;
-  http::router router;
+  http::router router;  // routes naming no host
+  // Virtual hosts: a router per name a route lists ("api.example.com",
+  // "*.example.com"), each with the same outer middleware as `router`.
+  std::map<std::string, std::unique_ptr<http::router>, std::less<>> by_host;
+
+  // The router for a request's Host value: its exact name, else the most
+  // specific "*." name that covers it, else the routes naming no host.
+  const http::router& pick(std::string_view host) const {
+    if (by_host.empty()) return router;
+    if (host.starts_with('[')) {  // an IPv6 literal: "[::1]:8080"
+      const auto close = host.find(']');
+      host = host.substr(0, close == std::string_view::npos ? host.size() : close + 1);
+    } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+    std::string name(host);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (auto it = by_host.find(name); it != by_host.end()) return *it->second;
+    for (auto dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+      const std::string wildcard = "*" + name.substr(dot);
+      if (auto it = by_host.find(wildcard); it != by_host.end()) return *it->second;
+    }
+    return router;
+  }
 
   ~built() {
     for (auto& [name, c] : clusters) c->stop();
@@ -86,16 +112,30 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
     b->clusters[cl.options.name] = std::make_shared<lb::cluster>(cl.options, cl.endpoints);
   if (c.cache) b->cache = std::make_shared<proxy::http_cache>(c.cache->store);
 
-  // Outermost: every request is logged and counted, matched or not.
+  // Outermost: every request is logged and counted, matched or not, on
+  // every virtual host.
+  std::shared_ptr<access_log> logger;
   if (c.access_log) {
     b->log = std::make_shared<log_writer>(*c.access_log);
-    b->router.use(std::make_shared<access_log>(b->log));
+    logger = std::make_shared<access_log>(b->log);
   }
   route_metrics_options rm;
   rm.metrics = &metrics;
   rm.route = "unmatched";
   b->per_route = std::make_shared<route_metrics>(rm);
-  b->router.use(b->per_route);
+  auto outer = [&](http::router& r) {
+    if (logger) r.use(logger);
+    r.use(b->per_route);
+  };
+  outer(b->router);
+  auto router_for = [&](const std::string& host) -> http::router& {
+    auto& slot = b->by_host[host];
+    if (!slot) {
+      slot = std::make_unique<http::router>();
+      outer(*slot);
+    }
+    return *slot;
+  };
 
   // The credentials, once for every route that accepts them.
   if (c.auth.jwt) {
@@ -221,11 +261,16 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
     }
 
     http::handler h = b->per_route->wrap(r.name, http::with_middleware(std::move(chain), upstream));
+    std::vector<http::router*> targets;
+    if (r.hosts.empty()) targets.push_back(&b->router);
+    for (const auto& host : r.hosts) targets.push_back(&router_for(host));
     try {
-      if (r.methods.empty()) {
-        for (auto m : every_method) b->router.add(m, r.path, h);
-      } else {
-        for (auto m : r.methods) b->router.add(m, r.path, h);
+      for (http::router* t : targets) {
+        if (r.methods.empty()) {
+          for (auto m : every_method) t->add(m, r.path, h);
+        } else {
+          for (auto m : r.methods) t->add(m, r.path, h);
+        }
       }
     } catch (const core::config_error& e) {
       throw core::config_error(field + ".path", e.what());
@@ -242,7 +287,7 @@ void start_clusters(core::runtime& rt, const gateway::built& b) {
 }
 
 asio::awaitable<void> serve(built_ptr b, http::request& req, http::response& res) {
-  co_await b->router(req, res);
+  co_await b->pick(req.host())(req, res);
 }
 
 }  // namespace
@@ -309,6 +354,7 @@ nlohmann::json gateway::status() const {
     const auto& rc = b->cfg.routes[i];
     const auto& rs = b->routes[i];
     json r = {{"name", rc.name}, {"path", rc.path}};
+    if (!rc.hosts.empty()) r["host"] = rc.hosts;
     if (!rc.cluster.empty()) r["cluster"] = rc.cluster;
     if (!rc.compose.empty()) {
       json calls = json::array();

@@ -177,6 +177,14 @@ TEST(GatewayConfig, ErrorsNameTheJsonPathOfTheBadValue) {
   EXPECT_EQ(with("/proxy", json::parse(R"({"retries": -1})")), "proxy.retries");
   EXPECT_EQ(with("/listeners/0/tls", json::parse(R"({"cert": "/nonexistent.crt", "key": "/x"})")),
             "listeners[0].tls.cert");
+  EXPECT_EQ(with("/routes/0/host", "api.example.com"), "(no error)");
+  EXPECT_EQ(with("/routes/0/host", json::array({"a.example", "*.b.example"})), "(no error)");
+  EXPECT_EQ(with("/routes/0/host", "API.example.com"), "routes[0].host");
+  EXPECT_EQ(with("/routes/0/host", "api.example.com:8080"), "routes[0].host");
+  EXPECT_EQ(with("/routes/0/host", json::array({"a.example", "b..example"})), "routes[0].host[1]");
+  EXPECT_EQ(with("/routes/0/host", json::array({"a.example", "a.example"})), "routes[0].host[1]");
+  EXPECT_EQ(with("/routes/0/host", json::array({"*.*.example"})), "routes[0].host[0]");
+  EXPECT_EQ(with("/routes/0/host", json::array()), "routes[0].host");
   json two = full();
   two["listeners"].push_back(two["listeners"][0]);
   EXPECT_EQ(field_of(two), "listeners[1].address");

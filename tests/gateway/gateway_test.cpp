@@ -112,9 +112,10 @@ class gateway_rig {
     thread_.join();
   }
   gateway& gw() { return *gw_; }
-  std::optional<test::raw_response> get(std::string_view target, std::string_view extra = "") {
+  std::optional<test::raw_response> get(std::string_view target, std::string_view extra = "",
+                                        std::string_view host = "gw.example") {
     raw_client c(port_, 10s);
-    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: gw.example\r\n" +
+    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: " + std::string(host) + "\r\n" +
                 std::string(extra) + "\r\n"))
       return std::nullopt;
     return c.read_response();
@@ -254,6 +255,41 @@ TEST(Gateway, ReloadSwapsTheRoutesWhileRequestsInFlightFinishOnTheOld) {
   auto still = rig.get("/api/open/x");
   ASSERT_TRUE(still);
   EXPECT_EQ(json::parse(still->body)["service"], "other");
+}
+
+TEST(Gateway, TheHostPicksTheRoutesBeforeThePathDoes) {
+  test_server users(service("users")), orders(service("orders"));
+  json j = config_for(users.port(), orders.port());
+  // One path, three sites: an exact host, a wildcard, and the routes that
+  // name no host.
+  j["routes"] = json::parse(R"([
+    { "name": "api", "host": "api.example.com", "path": "/*", "cluster": "users" },
+    { "name": "tenants", "host": ["*.tenants.example.com", "tenants.example.com"],
+      "path": "/*", "cluster": "orders" },
+    { "name": "deep", "host": "*.eu.tenants.example.com", "path": "/only-here", "cluster": "users" },
+    { "name": "rest", "path": "/public/*", "cluster": "orders" } ])");
+  gateway_rig rig(j);
+  auto served_by = [&](std::string_view host, std::string_view path) {
+    auto r = rig.get(path, "", host);
+    if (!r) return std::string("(no answer)");
+    if (r->status != 200) return std::to_string(r->status);
+    return json::parse(r->body).value("service", std::string("?"));
+  };
+  EXPECT_EQ(served_by("api.example.com", "/x"), "users");
+  EXPECT_EQ(served_by("API.Example.COM:8080", "/x"), "users") << "case and port do not matter";
+  EXPECT_EQ(served_by("acme.tenants.example.com", "/x"), "orders");
+  EXPECT_EQ(served_by("tenants.example.com", "/x"), "orders") << "listed by name too";
+  // The most specific wildcard wins, and owns the host: no fallback to
+  // the less specific one for paths it lacks.
+  EXPECT_EQ(served_by("x.eu.tenants.example.com", "/only-here"), "users");
+  EXPECT_EQ(served_by("x.eu.tenants.example.com", "/x"), "404");
+  // Hosts no route names get the host-less routes only.
+  EXPECT_EQ(served_by("gw.example", "/public/a"), "orders");
+  EXPECT_EQ(served_by("gw.example", "/x"), "404");
+  EXPECT_EQ(served_by("api.example.com", "/public/a"), "users")
+      << "api.example.com has its own routes; the host-less ones are not its";
+  EXPECT_EQ(rig.gw().status()["routes"][1]["host"],
+            json::array({"*.tenants.example.com", "tenants.example.com"}));
 }
 
 }  // namespace

@@ -30,13 +30,16 @@
 //         "circuit_breaker": { "consecutive_failures": 5, "open_duration": "5s" },
 //         "request_headers": [ { "set": "X-User", "value": "${auth.subject}" } ],
 //         "response_headers": [ { "remove": "Server" } ] },
+//       { "name": "admin-site", "host": ["admin.example.com", "*.admin.example.com"],
+//         "path": "/*", "cluster": "users", "ip": { "allow": ["10.0.0.0/8"] } },
 //       { "name": "profile", "path": "/api/profile/{id}", "methods": ["GET"],
 //         "compose": [ { "name": "user", "cluster": "users", "path": "/users/{id}",
 //                        "required": true, "timeout": "1s" },
 //                      { "name": "orders", "cluster": "orders",
 //                        "path": "/orders?user_id={id}" } ] } ] }
 //
-// Routes use the router's patterns ("/api/users/{id}", "/static/*") and
+// Routes use the router's patterns ("/api/users/{id}", "/static/*"),
+// within the virtual host their "host" names (gateway.hpp), and
 // answer the methods listed (default: every method, so the upstream
 // decides which it supports). Each route's middleware runs in a fixed
 // order, the one a request should meet them in: access log and metrics
@@ -134,6 +137,10 @@ struct route_config {
   std::string name;                   // labels metrics and log lines; default: the path
   std::string path;                   // a router pattern
   std::vector<http::method> methods;  // empty: every method
+  // Host names the route answers ("api.example.com", "*.example.com":
+  // any subdomain), lower-case, without a port. Empty: any host that no
+  // route names (see gateway.hpp, "Virtual hosts").
+  std::vector<std::string> hosts;
   // Where requests go: one cluster, or a composition of calls.
   std::string cluster;
   std::vector<compose_call_config> compose;

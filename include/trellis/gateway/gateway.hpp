@@ -17,6 +17,16 @@
 // lb/); this class only builds them from a config and wires them into
 // one http::handler for the listeners' servers.
 //
+// Virtual hosts: a route may name the hosts it serves ("host":
+// "api.example.com" or "*.example.com"). The Host field, lower-cased and
+// without its port, picks one set of routes first — its exact name, else
+// the most specific "*." name covering it, else the routes that name no
+// host — and only then does the path pick a route within that set, as
+// nginx picks a server block and Envoy a virtual host before a location
+// or route. A host with a set of its own never falls back to the
+// host-less routes: api.example.com/admin is not served by a catch-all
+// meant for another site.
+//
 // Reload: reload() builds a whole new set from a new configuration —
 // clusters with their health checks, proxies, middleware, router — and
 // swaps it in with one atomic pointer store. Requests in flight finish on
