@@ -1,7 +1,6 @@
 #include "trellis/gateway/redis_rate_limit_store.hpp"
 
 #include <asio/this_coro.hpp>
-#include <stdexcept>
 #include <string_view>
 
 #include "trellis/core/log.hpp"
@@ -110,25 +109,11 @@ return res
 
 }  // namespace
 
-struct redis_rate_limit_store::worker {
-  asio::execution_context* context = nullptr;
-  std::unique_ptr<redis::client> client;
-  // When the worker drains, its connection closes once no charge waits on
-  // it, so that an idle Redis connection does not hold the drain open.
-  core::drain_hook on_drain;
-};
-
 redis_rate_limit_store::redis_rate_limit_store(core::runtime& rt, asio::ip::tcp::endpoint server,
                                                redis_rate_limit_store_options options)
-    : script_(std::string(lua)), prefix_(std::move(options.key_prefix)) {
-  for (std::size_t i = 0; i < rt.size(); ++i) {
-    auto w = std::make_unique<worker>();
-    w->context = &rt[i].context();
-    w->client = std::make_unique<redis::client>(rt[i].executor(), server, options.client);
-    w->on_drain = rt[i].on_drain([c = w->client.get()] { c->close_idle(); });
-    workers_.push_back(std::move(w));
-  }
-}
+    : script_(std::string(lua)),
+      prefix_(std::move(options.key_prefix)),
+      clients_(rt, server, options.client, "redis_rate_limit_store") {}
 
 redis_rate_limit_store::~redis_rate_limit_store() = default;
 
@@ -142,13 +127,7 @@ asio::awaitable<result<bool>> redis_rate_limit_store::acquire(
     std::span<rate_limit_decision> out) {
   if (charges.empty() || out.size() != charges.size() || cost < 0)
     co_return make_error_code(rate_limit_error::bad_charge);
-  const auto ex = co_await asio::this_coro::executor;
-  asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
-  redis::client* client = nullptr;
-  for (const auto& w : workers_)
-    if (w->context == ctx) client = w->client.get();
-  if (client == nullptr)
-    throw std::logic_error("redis_rate_limit_store: a call on an executor that is not a worker");
+  redis::client* client = &clients_.here(co_await asio::this_coro::executor);
 
   std::vector<std::string> keys;
   std::vector<std::string> args;

@@ -6,7 +6,6 @@
 #include <asio/this_coro.hpp>
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -58,25 +57,11 @@ const std::error_category& redis_session_category() noexcept {
   return instance;
 }
 
-struct redis_session_store::worker {
-  asio::execution_context* context = nullptr;
-  std::unique_ptr<redis::client> client;
-  // When the worker drains, its connection closes once no call waits on
-  // it, so that an idle Redis connection does not hold the drain open.
-  core::drain_hook on_drain;
-};
-
 redis_session_store::redis_session_store(core::runtime& rt, asio::ip::tcp::endpoint server,
                                          redis_session_store_options options)
-    : prefix_(std::move(options.key_prefix)), clock_(std::move(options.clock)) {
-  for (std::size_t i = 0; i < rt.size(); ++i) {
-    auto w = std::make_unique<worker>();
-    w->context = &rt[i].context();
-    w->client = std::make_unique<redis::client>(rt[i].executor(), server, options.client);
-    w->on_drain = rt[i].on_drain([c = w->client.get()] { c->close_idle(); });
-    workers_.push_back(std::move(w));
-  }
-}
+    : prefix_(std::move(options.key_prefix)),
+      clock_(std::move(options.clock)),
+      clients_(rt, server, options.client, "redis_session_store") {}
 
 redis_session_store::~redis_session_store() = default;
 
@@ -92,15 +77,8 @@ wall_time redis_session_store::now() const {
   return clock_ ? clock_() : std::chrono::system_clock::now();
 }
 
-redis::client& redis_session_store::client_here(const asio::any_io_executor& ex) const {
-  asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
-  for (const auto& w : workers_)
-    if (w->context == ctx) return *w->client;
-  throw std::logic_error("redis_session_store: a call on an executor that is not a worker");
-}
-
 asio::awaitable<result<session_record>> redis_session_store::load(std::string_view id) {
-  redis::client& client = client_here(co_await asio::this_coro::executor);
+  redis::client& client = clients_.here(co_await asio::this_coro::executor);
   const std::string key = key_for(id);
   auto reply = co_await client.command("GET", key);
   if (!reply) co_return unexpected(unavailable("load", reply.error()));
@@ -119,7 +97,7 @@ asio::awaitable<result<session_record>> redis_session_store::load(std::string_vi
 asio::awaitable<result<void>> redis_session_store::save(std::string_view id,
                                                         const session_record& record,
                                                         wall_time expires) {
-  redis::client& client = client_here(co_await asio::this_coro::executor);
+  redis::client& client = clients_.here(co_await asio::this_coro::executor);
   // What decode_session_record refuses must not be written: every later
   // load would fail until the key expired.
   if (!record.data.is_object() || record.created.time_since_epoch().count() < 0 ||
@@ -141,7 +119,7 @@ asio::awaitable<result<void>> redis_session_store::save(std::string_view id,
 }
 
 asio::awaitable<result<void>> redis_session_store::erase(std::string_view id) {
-  redis::client& client = client_here(co_await asio::this_coro::executor);
+  redis::client& client = clients_.here(co_await asio::this_coro::executor);
   const std::string key = key_for(id);
   auto reply = co_await client.command("DEL", key);
   if (!reply) co_return unexpected(unavailable("erase", reply.error()));

@@ -39,6 +39,7 @@
 #include "trellis/core/runtime.hpp"
 #include "trellis/gateway/rate_limit_store.hpp"
 #include "trellis/redis/client.hpp"
+#include "trellis/redis/worker_clients.hpp"
 
 namespace trellis::gateway {
 
@@ -74,10 +75,9 @@ class redis_rate_limit_store final : public rate_limit_store {
   static const std::string& script_source();
 
  private:
-  struct worker;
-  std::vector<std::unique_ptr<worker>> workers_;
   redis::script script_;
   std::string prefix_;
+  redis::worker_clients clients_;
 };
 
 }  // namespace trellis::gateway

@@ -93,6 +93,7 @@
 #include "trellis/core/runtime.hpp"
 #include "trellis/gateway/session.hpp"
 #include "trellis/redis/client.hpp"
+#include "trellis/redis/worker_clients.hpp"
 
 namespace trellis::gateway {
 
@@ -156,13 +157,11 @@ class redis_session_store final : public session_store {
   std::string key_for(std::string_view id) const;
 
  private:
-  struct worker;
-  redis::client& client_here(const asio::any_io_executor& ex) const;
   wall_time now() const;
 
-  std::vector<std::unique_ptr<worker>> workers_;
   std::string prefix_;
   wall_clock_function clock_;
+  redis::worker_clients clients_;
 };
 
 }  // namespace trellis::gateway
