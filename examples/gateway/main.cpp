@@ -10,10 +10,10 @@
 // orders on :9102, products on :9103), with JWT or API-key authentication,
 // a per-client rate limit, CORS for a local web page, a circuit breaker,
 // a cache for the products, and a composed profile. The admin listener
-// (127.0.0.1:9901) serves /metrics (Prometheus), /status (JSON) and
-// /cache, /cache/purge. --issue-token signs a demo token with the
-// configuration's HS256 key, so `curl -H "Authorization: Bearer $(...)"`
-// works against the demo.
+// (127.0.0.1:9901) serves /metrics (Prometheus), /status (JSON) and the
+// live /dashboard (its data at /dashboard/data). --issue-token signs a
+// demo token with the configuration's HS256 key, so
+// `curl -H "Authorization: Bearer $(...)"` works against the demo.
 //
 // Reload: on SIGHUP the --config file is read again; a configuration that
 // parses and builds replaces the running one (requests in flight finish on
@@ -39,6 +39,7 @@
 #include "trellis/core/metrics.hpp"
 #include "trellis/core/runtime.hpp"
 #include "trellis/gateway/config.hpp"
+#include "trellis/gateway/dashboard.hpp"
 #include "trellis/gateway/gateway.hpp"
 #include "trellis/gateway/jwt.hpp"
 #include "trellis/http/router.hpp"
@@ -241,7 +242,13 @@ int main(int argc, char** argv) {
 
   http::router admin_routes;
   std::optional<http::server> admin;
+  std::optional<gateway::dashboard> dashboard;
   if (cfg.admin) {
+    // The live page samples the same metrics /metrics exposes, every
+    // second, on the first worker.
+    dashboard.emplace(metrics, [&] { return gw->status(); });
+    dashboard->start(rt[0]);
+    dashboard->mount(admin_routes, "/dashboard");
     admin_routes.get("/status", [&](http::request&, http::response& res) -> asio::awaitable<void> {
       res.set_text(gw->status().dump(2) + "\n", "application/json");
       co_return;
