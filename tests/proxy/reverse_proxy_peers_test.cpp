@@ -42,6 +42,7 @@
 #include "support/nginx_server.hpp"
 #include "support/process.hpp"
 #include "support/proxy_rig.hpp"
+#include "support/wrk.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/http/server.hpp"
 
@@ -397,26 +398,6 @@ TEST(ReverseProxyPeers, SpreadsRequestsOverNginxBackendsOnKeptAliveConnections) 
 // ---------------------------------------------------------------------------
 // A backend dying under load
 
-// The numbers wrk prints at the end of a run.
-struct wrk_summary {
-  long requests = -1;          // "<n> requests in <t>"
-  bool socket_errors = false;  // "Socket errors: connect c, read r, write w, timeout t"
-  bool non_2xx = false;        // "Non-2xx or 3xx responses: n"
-};
-
-wrk_summary parse_wrk(const std::string& out) {
-  wrk_summary s;
-  const auto at = out.find(" requests in ");
-  if (at != std::string::npos) {
-    auto from = at;
-    while (from > 0 && std::isdigit(static_cast<unsigned char>(out[from - 1]))) --from;
-    if (from < at) s.requests = std::stol(out.substr(from, at - from));
-  }
-  s.socket_errors = out.find("Socket errors:") != std::string::npos;
-  s.non_2xx = out.find("Non-2xx or 3xx responses:") != std::string::npos;
-  return s;
-}
-
 TEST(ReverseProxyPeers, AnNginxKilledUnderLoadCostsNoRequestAndIsEjected) {
   REQUIRE_NGINX();
   REQUIRE_PROGRAM("wrk", "wrk");
@@ -452,7 +433,7 @@ TEST(ReverseProxyPeers, AnNginxKilledUnderLoadCostsNoRequestAndIsEjected) {
                           " bad_responses=" + std::to_string(stats.bad_responses) +
                           " timeouts=" + std::to_string(stats.timeouts) +
                           " budget_exhausted=" + std::to_string(stats.retry_budget_exhausted);
-  const wrk_summary s = parse_wrk(report);
+  const test::wrk_summary s = test::parse_wrk(report);
   EXPECT_GT(s.requests, 0) << why;
   EXPECT_FALSE(s.socket_errors) << why;
   EXPECT_FALSE(s.non_2xx) << why;
