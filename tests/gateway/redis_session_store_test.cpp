@@ -33,6 +33,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/routed.hpp"
+#include "support/session_api.hpp"
 #include "trellis/core/runtime.hpp"
 #include "trellis/http/router.hpp"
 #include "trellis/http/server.hpp"
@@ -351,11 +352,8 @@ struct exchange : test::routed {
   }
 };
 
-// A session API on a router whose middleware uses `g`'s store:
-//   GET  /get     the session's "user" (or "-") and whether it is new
-//   POST /set?v   sets "user" to v
-//   POST /login?v regenerates, then sets "user"
-//   POST /logout  destroys
+// The session API of support/session_api.hpp on a router whose middleware
+// uses `g`'s store.
 // test::route() runs a router on a private io_context, but the store
 // answers only on its runtime's workers: the router given to route() hops
 // each request to the session router on worker 0 and waits for it there.
@@ -363,30 +361,7 @@ struct session_rig {
   session_rig(gateway_process& gp, session_options o) : g(gp) {
     sessions = std::make_shared<session_middleware>(g.store, std::move(o));
     inner.use(sessions);
-    inner.get("/get", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      session& s = sessions->get(req);
-      const nlohmann::json* user = s.find("user");
-      res.set_text((user ? user->get<std::string>() : std::string("-")) +
-                   (s.is_new() ? " new" : " old"));
-      co_return;
-    });
-    inner.post("/set", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      sessions->get(req).set("user", std::string(req.query()));
-      res.set_text("set");
-      co_return;
-    });
-    inner.post("/login", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      session& s = sessions->get(req);
-      s.regenerate();
-      s.set("user", std::string(req.query()));
-      res.set_text("welcome");
-      co_return;
-    });
-    inner.post("/logout", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      sessions->get(req).destroy();
-      res.set_text("bye");
-      co_return;
-    });
+    test::add_session_api(inner, sessions);
     const auto hop = [this](http::request& req, http::response& res) -> asio::awaitable<void> {
       co_await asio::co_spawn(g.rt[0].executor(), inner(req, res), asio::use_awaitable);
     };

@@ -32,6 +32,7 @@
 #include "support/http_server.hpp"
 #include "support/process.hpp"
 #include "support/routed.hpp"
+#include "support/session_api.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/http/router.hpp"
 
@@ -95,12 +96,9 @@ std::string cookie_of(std::string_view id) {
   return "trellis_session=" + std::string(id);
 }
 
-// A router with the session middleware and a small API:
+// A router with the session middleware, the API of support/session_api.hpp
+// (/get, /set, /login, /logout), and:
 //   GET  /none    never touches the session
-//   GET  /get     answers the session's "user" (or "-") and whether it is new
-//   POST /set?v   sets "user" to v (the query)
-//   POST /login?v regenerates, then sets "user"
-//   POST /logout  destroys
 //   POST /big     sets a value over the size limit
 struct rig {
   explicit rig(session_options o = {}) {
@@ -114,30 +112,7 @@ struct rig {
       res.set_text("nothing");
       co_return;
     });
-    r.get("/get", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      session& s = sessions->get(req);
-      const nlohmann::json* user = s.find("user");
-      res.set_text((user ? user->get<std::string>() : std::string("-")) +
-                   (s.is_new() ? " new" : " old"));
-      co_return;
-    });
-    r.post("/set", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      sessions->get(req).set("user", std::string(req.query()));
-      res.set_text("set");
-      co_return;
-    });
-    r.post("/login", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      session& s = sessions->get(req);
-      s.regenerate();
-      s.set("user", std::string(req.query()));
-      res.set_text("welcome");
-      co_return;
-    });
-    r.post("/logout", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
-      sessions->get(req).destroy();
-      res.set_text("bye");
-      co_return;
-    });
+    test::add_session_api(r, sessions);
     r.post("/big", [this](http::request& req, http::response& res) -> asio::awaitable<void> {
       sessions->get(req).set("blob", std::string(20'000, 'x'));
       res.set_text("stored?");
