@@ -398,6 +398,36 @@ nlohmann::json gateway::status() const {
                         {"hosts", std::move(hosts)}});
   }
   out["clusters"] = std::move(clusters);
+
+  // Each named rate limit with its policies and their decisions so far
+  // (the counters /metrics exposes, summed over reloads).
+  json limits = json::object();
+  for (const auto& [name, rl] : b->cfg.rate_limits) {
+    const std::string series = rl.options.metrics_prefix + "_requests_total";
+    const auto counts = metrics_->counter_values(series);
+    json policies = json::array();
+    for (const auto& p : rl.options.policies) {
+      std::uint64_t allowed = 0, limited = 0;
+      for (const auto& [labels, v] : counts) {
+        if (core::label_value(labels, "policy") != p.name) continue;
+        const auto result = core::label_value(labels, "result");
+        if (result == "allowed") allowed += v;
+        if (result == "limited") limited += v;
+      }
+      policies.push_back(
+          {{"name", p.name},
+           {"algorithm",
+            p.algorithm == rate_limit_algorithm::token_bucket ? "token_bucket" : "sliding_window"},
+           {"limit", p.limit},
+           {"period_ms", std::chrono::duration_cast<std::chrono::milliseconds>(p.period).count()},
+           {"burst", p.burst},
+           {"allowed", allowed},
+           {"limited", limited}});
+    }
+    limits[name] = {{"store", rl.store == store_kind::redis ? "redis" : "local"},
+                    {"policies", std::move(policies)}};
+  }
+  out["rate_limits"] = std::move(limits);
   if (b->cache) {
     const auto s = b->cache->stats();
     out["cache"] = {{"urls", s.urls},

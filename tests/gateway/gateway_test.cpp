@@ -185,6 +185,13 @@ TEST(Gateway, RateLimitsPerApiKeyWithItsHeaders) {
   auto bad_key = rig.get("/api/limited/x", "X-API-Key: guessed\r\n");
   ASSERT_TRUE(bad_key);
   EXPECT_EQ(bad_key->status, 401);
+  // The admin status counts the decisions.
+  const json tight = rig.gw().status()["rate_limits"]["tight"];
+  EXPECT_EQ(tight["store"], "local");
+  ASSERT_EQ(tight["policies"].size(), 1u) << tight.dump();
+  EXPECT_EQ(tight["policies"][0]["limit"], 3);
+  EXPECT_EQ(tight["policies"][0]["allowed"], 3);
+  EXPECT_EQ(tight["policies"][0]["limited"], 1);
 }
 
 TEST(Gateway, ComposesAProfileFromTwoServices) {

@@ -94,8 +94,10 @@ class gateway {
   // served.
   void stop();
 
-  // For the admin endpoint: routes, clusters with each host's state,
-  // breaker states, rate-limit and cache figures, the generation.
+  // For the admin endpoint: {"generation", "routes" (with responses by
+  // class, p50/p99, breaker state, hosts), "clusters" (each host's
+  // health), "rate_limits" (each named limit's store and policies with
+  // their allowed/limited counts), "cache"}.
   nlohmann::json status() const;
 
   // How many configurations have been applied (1 after construction).
