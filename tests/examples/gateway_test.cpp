@@ -3,8 +3,10 @@
 // is refused naming the field, SIGHUP reloads the --config file (a good
 // one takes over; a bad one is refused and the old one keeps serving;
 // reloads under load fail no request), an HTTPS listener serves with its
-// certificate, the admin dashboard's data follow live traffic, and two
-// gateway processes enforce one rate limit kept in a real Redis.
+// certificate, the admin dashboard's data follow live traffic, two
+// gateway processes enforce one rate limit kept in a real Redis, and a
+// browser calling the gateway from a page is allowed or blocked by its
+// origin.
 // Upstreams are trellis test servers on 127.0.0.1; requests go through
 // curl, load through wrk.
 #include <gmock/gmock.h>
@@ -33,6 +35,7 @@
 #include "support/wrk.hpp"
 #include "trellis/codec/base64.hpp"
 #include "trellis/http/json.hpp"
+#include "trellis/http/router.hpp"
 
 namespace trellis {
 namespace {
@@ -379,6 +382,72 @@ TEST_F(GatewayExample, two_gateways_enforce_one_limit_kept_in_redis) {
   g2.terminate();
   ASSERT_TRUE(g1.wait_for(10s));
   ASSERT_TRUE(g2.wait_for(10s));
+}
+
+// A page that calls the gateway with a bearer token (so the browser sends
+// a preflight first) and writes the outcome into itself.
+constexpr const char* k_caller_page = R"html(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>caller</title></head>
+<body><p id="outcome">pending</p>
+<script>
+'use strict';
+const q = new URLSearchParams(location.search);
+fetch(q.get('api') + '/api/x', { headers: { 'Authorization': 'Bearer ' + q.get('token') } })
+  .then(async (res) => { document.getElementById('outcome').textContent =
+                           'ok ' + res.status + ' ' + (await res.text()).trim(); })
+  .catch((e) => { document.getElementById('outcome').textContent = 'blocked ' + e.name; })
+  .finally(() => { document.body.dataset.done = 'true'; });
+</script></body></html>
+)html";
+
+TEST_F(GatewayExample, a_browser_page_calls_the_gateway_only_from_an_allowed_origin) {
+  REQUIRE_BROWSER();
+  test::test_server a(named("a"));
+  http::router page_routes;
+  page_routes.get("/", [](http::request&, http::response& res) -> asio::awaitable<void> {
+    res.set_text(k_caller_page, "text/html; charset=utf-8");
+    co_return;
+  });
+  test::test_server pages(page_routes.to_handler());
+  scratch tmp("gw-cors");
+  const auto port = test::free_port();
+  json j = config(port, a.port());
+  j["auth"] = json::parse(R"({"jwt": {"keys": [{"kty": "oct",
+      "k": "dHJlbGxpcy1kZW1vLWtleS1ub3QtYS1zZWNyZXQtYW55d2hlcmU"}]}})");
+  j["routes"][0]["path"] = "/api/*";
+  j["routes"][0]["auth"] = {"jwt"};
+  j["routes"][0]["cors"] = {{"allow_origins", {"http://127.0.0.1:" + std::to_string(pages.port())}},
+                            {"allow_headers", {"Authorization"}},
+                            {"allow_methods", {"GET"}}};
+  write(tmp.file("g.json"), j.dump());
+  const auto issued =
+      test::run({gateway_bin, "--config", tmp.file("g.json"), "--issue-token", "ada"}, {}, 20s);
+  ASSERT_TRUE(issued.status.success()) << issued.err;
+  std::string token = issued.out;
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  test::process gw({gateway_bin, "--config", tmp.file("g.json")});
+  ASSERT_TRUE(gw.wait_for_output("listening", 10s, /*from_stderr=*/true)) << gw.err();
+
+  const std::string query = "/?api=http://127.0.0.1:" + std::to_string(port) + "&token=" + token;
+  auto outcome = [&](const std::string& page_host) {
+    test::browser_options bo;
+    bo.virtual_time = 3000ms;
+    const auto loaded =
+        test::load_page("http://" + page_host + ":" + std::to_string(pages.port()) + query, bo);
+    EXPECT_TRUE(loaded.finished()) << loaded.describe();
+    EXPECT_EQ(test::body_attribute(loaded.dom, "data-done").value_or(""), "true")
+        << loaded.describe();
+    return test::dom_text(loaded.dom, "outcome").value_or("(no outcome)");
+  };
+  // The allowed origin: preflight answered, then the call with the token.
+  EXPECT_EQ(outcome("127.0.0.1"), "ok 200 a");
+  // The same page from another origin (the host differs): the gateway's
+  // preflight answer carries no permission, so the browser never sends
+  // the call.
+  EXPECT_EQ(outcome("localhost"), "blocked TypeError");
+
+  gw.terminate();
+  ASSERT_TRUE(gw.wait_for(10s));
 }
 
 }  // namespace
