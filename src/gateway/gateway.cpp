@@ -78,6 +78,9 @@ struct gateway::built {
 
   // The router for a request's Host value: its exact name, else the most
   // specific "*." name that covers it, else the routes naming no host.
+  // Per request, so without allocating: the lower-cased name is built in
+  // a buffer after one spare byte, and each "*.suffix" candidate is that
+  // buffer from a dot on, with the byte before the dot turned into '*'.
   const http::router& pick(std::string_view host) const {
     if (by_host.empty()) return router;
     if (host.starts_with('[')) {  // an IPv6 literal: "[::1]:8080"
@@ -86,11 +89,17 @@ struct gateway::built {
     } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
       host = host.substr(0, colon);
     }
-    std::string name(host);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (auto it = by_host.find(name); it != by_host.end()) return *it->second;
-    for (auto dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
-      const std::string wildcard = "*" + name.substr(dot);
+    char buf[1 + 256];
+    if (host.empty() || host.size() > 255) return router;  // no route names such a host
+    for (std::size_t i = 0; i < host.size(); ++i)
+      buf[1 + i] = static_cast<char>(std::tolower(static_cast<unsigned char>(host[i])));
+    const std::size_t end = 1 + host.size();
+    if (auto it = by_host.find(std::string_view(buf + 1, host.size())); it != by_host.end())
+      return *it->second;
+    for (std::size_t dot = 1; dot < end; ++dot) {
+      if (buf[dot] != '.') continue;
+      buf[dot - 1] = '*';  // left of every later dot: later candidates are unaffected
+      const std::string_view wildcard(buf + dot - 1, end - dot + 1);
       if (auto it = by_host.find(wildcard); it != by_host.end()) return *it->second;
     }
     return router;
