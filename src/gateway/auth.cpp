@@ -186,7 +186,9 @@ std::vector<std::string> words_of(const json& v) {
 void unauthorized(http::response& res, const std::vector<std::string>& challenges,
                   std::string_view detail) {
   res.status = 401;
-  for (const auto& c : challenges) (void)res.headers.add("WWW-Authenticate", c);
+  // A scheme without a challenge of its own (a session) adds none.
+  for (const auto& c : challenges)
+    if (!c.empty()) (void)res.headers.add("WWW-Authenticate", c);
   http::set_problem(res, 401, "Unauthorized", detail);
 }
 
@@ -553,7 +555,8 @@ authenticate::authenticate(std::vector<std::shared_ptr<const authenticator>> cha
 
 std::vector<std::string> authenticate::challenges() const {
   std::vector<std::string> out;
-  for (const auto& a : chain_) out.push_back(a->challenge(options_.realm, nullptr));
+  for (const auto& a : chain_)
+    if (auto c = a->challenge(options_.realm, nullptr); !c.empty()) out.push_back(std::move(c));
   return out;
 }
 

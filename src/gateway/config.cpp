@@ -397,6 +397,61 @@ std::vector<std::string> parse_hosts(const json& j, const std::string& path) {
   return hosts;
 }
 
+sessions_config parse_sessions(const json& j, const std::string& path) {
+  expect_object(j, path);
+  only(j, path,
+       {"store", "cookie", "secure", "same_site", "idle_timeout", "absolute_timeout",
+        "max_sessions", "logout_path"});
+  sessions_config c;
+  if (const json* x = find(j, "store")) {
+    const auto s = get_string(*x, member(path, "store"));
+    if (s == "memory")
+      c.store = store_kind::local;
+    else if (s == "redis")
+      c.store = store_kind::redis;
+    else
+      fail(member(path, "store"), "expected memory or redis, got '" + s + "'");
+  }
+  if (const json* x = find(j, "cookie"))
+    c.options.cookie_name = get_string(*x, member(path, "cookie"));
+  if (const json* x = find(j, "secure")) c.options.secure = get_bool(*x, member(path, "secure"));
+  if (const json* x = find(j, "same_site")) {
+    const auto s = get_string(*x, member(path, "same_site"));
+    if (s == "strict")
+      c.options.same_site = http::same_site_policy::strict;
+    else if (s == "lax")
+      c.options.same_site = http::same_site_policy::lax;
+    else if (s == "none")
+      c.options.same_site = http::same_site_policy::none;
+    else
+      fail(member(path, "same_site"), "expected strict, lax or none, got '" + s + "'");
+  }
+  if (const json* x = find(j, "idle_timeout"))
+    c.options.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+        get_duration(*x, member(path, "idle_timeout")));
+  if (const json* x = find(j, "absolute_timeout"))
+    c.options.absolute_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+        get_duration(*x, member(path, "absolute_timeout")));
+  if (const json* x = find(j, "max_sessions"))
+    c.max_sessions = get_uint(*x, member(path, "max_sessions"), 1, 100'000'000);
+  if (const json* x = find(j, "logout_path")) {
+    c.logout_path = get_string(*x, member(path, "logout_path"));
+    if (!c.logout_path.starts_with('/')) fail(member(path, "logout_path"), "must start with '/'");
+  }
+  // The middleware's own checks (a cookie name that is not a token, a
+  // SameSite=None cookie that is not Secure, timeouts out of order),
+  // reported under this section's names.
+  try {
+    session_middleware probe(std::make_shared<memory_session_store>(), c.options);
+  } catch (const core::config_error& e) {
+    std::string field(e.field());
+    if (field.starts_with("session.")) field = field.substr(8);
+    if (field == "cookie_name") field = "cookie";
+    fail(member(path, field), e.what());
+  }
+  return c;
+}
+
 route_config parse_route(const json& j, const std::string& path) {
   expect_object(j, path);
   only(j, path,
@@ -410,6 +465,7 @@ route_config parse_route(const json& j, const std::string& path) {
         "prefix_rewrite",
         "auth",
         "auth_optional",
+        "session",
         "require",
         "rate_limit",
         "cors",
@@ -447,10 +503,12 @@ route_config parse_route(const json& j, const std::string& path) {
   if (const json* x = find(j, "auth")) {
     r.auth = get_strings(*x, member(path, "auth"));
     for (std::size_t i = 0; i < r.auth.size(); ++i)
-      if (r.auth[i] != "jwt" && r.auth[i] != "api_key" && r.auth[i] != "basic")
+      if (r.auth[i] != "jwt" && r.auth[i] != "api_key" && r.auth[i] != "basic" &&
+          r.auth[i] != "session")
         fail(index(member(path, "auth"), i),
-             "expected jwt, api_key or basic, got '" + r.auth[i] + "'");
+             "expected jwt, api_key, basic or session, got '" + r.auth[i] + "'");
   }
+  if (const json* x = find(j, "session")) r.session = get_bool(*x, member(path, "session"));
   if (const json* x = find(j, "auth_optional"))
     r.auth_optional = get_bool(*x, member(path, "auth_optional"));
   if (const json* x = find(j, "require")) {
@@ -546,7 +604,7 @@ config parse_config(const json& j) {
   expect_object(j, "");
   only(j, "",
        {"workers", "listeners", "admin", "redis", "access_log", "max_request_body", "proxy",
-        "cache", "auth", "rate_limits", "clusters", "routes"});
+        "cache", "auth", "sessions", "rate_limits", "clusters", "routes"});
   config c;
   if (const json* x = find(j, "workers")) c.workers = get_uint(*x, "workers", 0, 1024);
   const json* ls = find(j, "listeners");
@@ -568,6 +626,11 @@ config parse_config(const json& j) {
   if (const json* x = find(j, "proxy")) proxy::parse_proxy_options(*x, "proxy", c.proxy);
   if (const json* x = find(j, "cache")) c.cache = proxy::parse_cache_config(*x, "cache");
   if (const json* x = find(j, "auth")) parse_auth(*x, "auth", c.auth);
+  if (const json* x = find(j, "sessions")) {
+    c.sessions = parse_sessions(*x, "sessions");
+    if (c.sessions->store == store_kind::redis && !j.contains("redis"))
+      fail("sessions.store", "\"redis\" needs a top-level \"redis\" section");
+  }
   if (const json* x = find(j, "rate_limits")) {
     expect_object(*x, "rate_limits");
     for (const auto& [name, v] : x->items()) {
@@ -604,10 +667,17 @@ config parse_config(const json& j) {
       fail(member(rp, "rate_limit"), "no rate limit named '" + r.rate_limit + "'");
     for (std::size_t k = 0; k < r.auth.size(); ++k) {
       const auto& s = r.auth[k];
+      if (s == "session") {
+        if (!r.session)
+          fail(index(member(rp, "auth"), k), "\"session\" needs \"session\": true on the route");
+        continue;
+      }
       const bool known = (s == "jwt" && c.auth.jwt) || (s == "api_key" && c.auth.api_keys) ||
                          (s == "basic" && c.auth.basic);
       if (!known) fail(index(member(rp, "auth"), k), "the \"auth\" section configures no " + s);
     }
+    if (r.session && !c.sessions)
+      fail(member(rp, "session"), "needs a top-level \"sessions\" section");
     c.routes.push_back(std::move(r));
   }
   return c;

@@ -12,7 +12,9 @@
 #include "trellis/gateway/composition.hpp"
 #include "trellis/gateway/concurrency_limit.hpp"
 #include "trellis/gateway/redis_rate_limit_store.hpp"
+#include "trellis/gateway/redis_session_store.hpp"
 #include "trellis/gateway/route_metrics.hpp"
+#include "trellis/gateway/session_auth.hpp"
 #include "trellis/http/router.hpp"
 #include "trellis/lb/cluster.hpp"
 #include "trellis/proxy/http_cache.hpp"
@@ -61,6 +63,8 @@ struct gateway::built {
   std::shared_ptr<log_writer> log;
   std::shared_ptr<route_metrics> per_route;
   std::shared_ptr<rate_limit_store> redis_store;
+  std::shared_ptr<session_middleware> sessions;  // null: no "sessions"
+  std::shared_ptr<const authenticator> session_auth;
   std::map<std::string, std::shared_ptr<rate_limiter>> limiters;
   std::shared_ptr<const authenticator> jwt, api_key, basic;
   std::vector<std::unique_ptr<proxy::reverse_proxy>> proxies;
@@ -114,8 +118,11 @@ namespace {
 
 using built_ptr = std::shared_ptr<const gateway::built>;
 
+// `memory_sessions` outlives every set: sessions kept in memory must
+// survive a reload (it is created by the first set that needs it).
 std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics_registry& metrics,
-                                      const gateway_options& options) {
+                                      const gateway_options& options,
+                                      std::shared_ptr<session_store>& memory_sessions) {
   auto b = std::make_shared<gateway::built>();
   for (const auto& cl : c.clusters)
     b->clusters[cl.options.name] = std::make_shared<lb::cluster>(cl.options, cl.endpoints);
@@ -156,6 +163,26 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
     b->api_key = std::make_shared<api_key_auth>(*c.auth.api_keys, c.auth.api_key);
   if (c.auth.basic) b->basic = std::make_shared<basic_auth>(*c.auth.basic);
 
+  if (c.sessions) {
+    std::shared_ptr<session_store> store;
+    if (c.sessions->store == store_kind::redis) {
+      redis_session_store_options so;
+      so.client.connect_timeout = c.redis->connect_timeout;
+      so.client.command_timeout = c.redis->command_timeout;
+      so.client.client_name = "trellis-gateway";
+      store = std::make_shared<redis_session_store>(rt, c.redis->address, so);
+    } else {
+      if (!memory_sessions) {
+        memory_session_store_options mo;
+        mo.max_sessions = c.sessions->max_sessions;
+        memory_sessions = std::make_shared<memory_session_store>(mo);
+      }
+      store = memory_sessions;
+    }
+    b->sessions = std::make_shared<session_middleware>(std::move(store), c.sessions->options);
+    b->session_auth = std::make_shared<session_authenticator>(b->sessions);
+  }
+
   // Named rate limits: one limiter each, shared by the routes that name
   // it, so they draw on one budget per client.
   for (auto& [name, rl] : c.rate_limits) {
@@ -185,10 +212,15 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
     std::vector<std::shared_ptr<http::middleware>> chain;
     if (r.ip) chain.push_back(std::make_shared<ip_filter>(*r.ip));
     if (r.cors) chain.push_back(std::make_shared<cors>(*r.cors));
+    if (r.session) chain.push_back(b->sessions);
     if (!r.auth.empty()) {
       std::vector<std::shared_ptr<const authenticator>> who;
-      for (const auto& s : r.auth)
-        who.push_back(s == "jwt" ? b->jwt : s == "api_key" ? b->api_key : b->basic);
+      for (const auto& s : r.auth) {
+        if (s == "jwt") who.push_back(b->jwt);
+        if (s == "api_key") who.push_back(b->api_key);
+        if (s == "basic") who.push_back(b->basic);
+        if (s == "session") who.push_back(b->session_auth);
+      }
       authenticate_options ao;
       ao.realm = c.auth.realm;
       ao.optional = r.auth_optional;
@@ -200,6 +232,9 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
         q.realm = c.auth.realm;
         chain.push_back(std::make_shared<require>(std::move(q)));
       }
+      // A caller let in by another scheme is remembered in the session
+      // (with a new session id): the next requests need only the cookie.
+      if (r.session) chain.push_back(std::make_shared<session_login>(b->sessions));
     }
     if (!r.rate_limit.empty()) chain.push_back(b->limiters.at(r.rate_limit));
     const bool transforms = !r.transform.response_headers.empty() ||
@@ -286,6 +321,18 @@ std::shared_ptr<gateway::built> build(core::runtime& rt, config c, core::metrics
     }
     b->routes.push_back(std::move(state));
   }
+  if (c.sessions && !c.sessions->logout_path.empty()) {
+    // Logout on every host: it forgets the session wherever it was made.
+    const http::handler logout = http::with_middleware(
+        std::vector<std::shared_ptr<http::middleware>>{b->sessions}, session_logout(b->sessions));
+    std::vector<http::router*> all{&b->router};
+    for (auto& [host, r] : b->by_host) all.push_back(r.get());
+    try {
+      for (http::router* t : all) t->add(http::method::post, c.sessions->logout_path, logout);
+    } catch (const core::config_error& e) {
+      throw core::config_error("sessions.logout_path", e.what());
+    }
+  }
   b->cfg = std::move(c);
   return b;
 }
@@ -309,7 +356,7 @@ gateway::gateway(core::runtime& rt, config c, gateway_options options)
   } else {
     metrics_ = options_.metrics;
   }
-  auto b = build(rt_, std::move(c), *metrics_, options_);
+  auto b = build(rt_, std::move(c), *metrics_, options_, memory_sessions_);
   start_clusters(rt_, *b);
   current_.store(built_ptr(std::move(b)));
   generation_ = 1;
@@ -330,7 +377,8 @@ http::handler gateway::handler() {
 }
 
 void gateway::reload(config c) {
-  auto b = build(rt_, std::move(c), *metrics_, options_);  // throws: nothing changed
+  auto b =
+      build(rt_, std::move(c), *metrics_, options_, memory_sessions_);  // throws: nothing changed
   start_clusters(rt_, *b);
   std::lock_guard lock(mu_);
   auto old = current_.exchange(built_ptr(std::move(b)));

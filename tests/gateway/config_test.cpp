@@ -185,6 +185,33 @@ TEST(GatewayConfig, ErrorsNameTheJsonPathOfTheBadValue) {
   EXPECT_EQ(with("/routes/0/host", json::array({"a.example", "a.example"})), "routes[0].host[1]");
   EXPECT_EQ(with("/routes/0/host", json::array({"*.*.example"})), "routes[0].host[0]");
   EXPECT_EQ(with("/routes/0/host", json::array()), "routes[0].host");
+  EXPECT_EQ(with("/routes/0/session", true), "routes[0].session");      // no "sessions"
+  EXPECT_EQ(with("/routes/0/auth/1", "session"), "routes[0].auth[1]");  // no "session": true
+  json sessions = full();
+  sessions["sessions"] = json::parse(R"({"store": "redis", "idle_timeout": "20m",
+                                         "logout_path": "/logout", "same_site": "strict"})");
+  sessions["routes"][0]["session"] = true;
+  sessions["routes"][0]["auth"] = json::array({"session", "jwt"});
+  EXPECT_EQ(field_of(sessions), "(no error)");
+  auto sessions_with = [&](const char* key, json value) {
+    json j = sessions;
+    j["sessions"][key] = std::move(value);
+    return field_of(j);
+  };
+  EXPECT_EQ(sessions_with("store", "disk"), "sessions.store");
+  EXPECT_EQ(sessions_with("same_site", "sometimes"), "sessions.same_site");
+  EXPECT_EQ(sessions_with("cookie", "bad cookie"), "sessions.cookie");
+  EXPECT_EQ(sessions_with("idle_timeout", "0s"), "sessions.idle_timeout");
+  EXPECT_EQ(sessions_with("logout_path", "logout"), "sessions.logout_path");
+  EXPECT_EQ(sessions_with("lifetime", "1h"), "sessions.lifetime");
+  json insecure_none = sessions;
+  insecure_none["sessions"]["same_site"] = "none";
+  insecure_none["sessions"]["secure"] = false;
+  EXPECT_EQ(field_of(insecure_none), "sessions.same_site");
+  json no_redis = sessions;
+  no_redis.erase("redis");
+  no_redis["rate_limits"]["per_client"]["store"] = "local";
+  EXPECT_EQ(field_of(no_redis), "sessions.store");
   json two = full();
   two["listeners"].push_back(two["listeners"][0]);
   EXPECT_EQ(field_of(two), "listeners[1].address");

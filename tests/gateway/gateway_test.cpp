@@ -19,9 +19,11 @@
 
 #include "support/http_client.hpp"
 #include "support/http_server.hpp"
+#include "trellis/codec/base64.hpp"
 #include "trellis/core/awaitable.hpp"
 #include "trellis/core/error.hpp"
 #include "trellis/gateway/jwt.hpp"
+#include "trellis/gateway/session.hpp"
 #include "trellis/http/json.hpp"
 #include "trellis/http/server.hpp"
 
@@ -114,9 +116,14 @@ class gateway_rig {
   gateway& gw() { return *gw_; }
   std::optional<test::raw_response> get(std::string_view target, std::string_view extra = "",
                                         std::string_view host = "gw.example") {
+    return request("GET", target, extra, host);
+  }
+  std::optional<test::raw_response> request(std::string_view method, std::string_view target,
+                                            std::string_view extra = "",
+                                            std::string_view host = "gw.example") {
     raw_client c(port_, 10s);
-    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: " + std::string(host) + "\r\n" +
-                std::string(extra) + "\r\n"))
+    if (!c.send(std::string(method) + " " + std::string(target) +
+                " HTTP/1.1\r\nHost: " + std::string(host) + "\r\n" + std::string(extra) + "\r\n"))
       return std::nullopt;
     return c.read_response();
   }
@@ -297,6 +304,79 @@ TEST(Gateway, TheHostPicksTheRoutesBeforeThePathDoes) {
       << "api.example.com has its own routes; the host-less ones are not its";
   EXPECT_EQ(rig.gw().status()["routes"][1]["host"],
             json::array({"*.tenants.example.com", "tenants.example.com"}));
+}
+
+TEST(Gateway, APasswordLoginBecomesASessionThatSurvivesAReloadAndEndsAtLogout) {
+  test_server users(service("users")), orders(service("orders"));
+  json j = config_for(users.port(), orders.port());
+  j["auth"]["basic"] =
+      json::array({{{"name", "ada"}, {"password_hash", hash_password("pw-a", 1000)}},
+                   {{"name", "bob"}, {"password_hash", hash_password("pw-b", 1000)}}});
+  j["sessions"] = {{"store", "memory"}, {"logout_path", "/logout"}};
+  j["routes"] = json::parse(R"([
+    { "name": "account", "path": "/api/account/*", "cluster": "users", "strip_prefix": "/api",
+      "session": true, "auth": ["basic", "session"],
+      "request_headers": [ { "set": "X-User", "value": "${auth.subject}" } ] } ])");
+  gateway_rig rig(j);
+  const std::string ada = "Authorization: Basic " + codec::base64_encode("ada:pw-a") + "\r\n";
+  const std::string bob = "Authorization: Basic " + codec::base64_encode("bob:pw-b") + "\r\n";
+  auto cookie_of = [](const test::raw_response& r) {
+    const std::string c(r.header("Set-Cookie"));
+    const auto eq = c.find('='), semi = c.find(';');
+    return eq == std::string::npos ? std::string() : c.substr(eq + 1, semi - eq - 1);
+  };
+  auto user_of = [](const test::raw_response& r) {
+    return json::parse(r.body, nullptr, false).value("user", std::string("?"));
+  };
+
+  auto none = rig.get("/api/account/me");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_THAT(none->header("WWW-Authenticate"), HasSubstr("Basic"))
+      << "the session scheme adds no challenge of its own";
+
+  // The password once: the answer carries a session cookie.
+  auto login = rig.get("/api/account/me", ada);
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  EXPECT_EQ(user_of(*login), "ada");
+  const std::string first = cookie_of(*login);
+  ASSERT_TRUE(is_session_id(first)) << login->header("Set-Cookie");
+  EXPECT_THAT(login->header("Set-Cookie"), HasSubstr("HttpOnly"));
+
+  // Then the cookie alone; a request that changes nothing writes nothing.
+  auto again = rig.get("/api/account/me", "Cookie: trellis_session=" + first + "\r\n");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(user_of(*again), "ada");
+  EXPECT_TRUE(again->header("Set-Cookie").empty());
+
+  // Another login on that session: a new id (the old one is gone).
+  auto switched = rig.get("/api/account/me", bob + "Cookie: trellis_session=" + first + "\r\n");
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(user_of(*switched), "bob");
+  const std::string second = cookie_of(*switched);
+  ASSERT_TRUE(is_session_id(second));
+  EXPECT_NE(second, first);
+  auto old = rig.get("/api/account/me", "Cookie: trellis_session=" + first + "\r\n");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, 401) << "the id from before the login must not open the new session";
+
+  // A reload keeps sessions held in memory.
+  rig.gw().reload(parse_config(j));
+  auto kept = rig.get("/api/account/me", "Cookie: trellis_session=" + second + "\r\n");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200);
+  EXPECT_EQ(user_of(*kept), "bob");
+
+  // Logout forgets it.
+  auto out = rig.request("POST", "/logout", "Cookie: trellis_session=" + second + "\r\n");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 204);
+  EXPECT_THAT(out->header("Set-Cookie"), HasSubstr("Max-Age=0"));
+  auto gone = rig.get("/api/account/me", "Cookie: trellis_session=" + second + "\r\n");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 401);
 }
 
 }  // namespace

@@ -101,9 +101,10 @@ class authenticator {
   virtual ~authenticator() = default;
   // Looks at `req` only (never its body). Called on every worker at once.
   virtual auth_result authenticate(const http::request& req) const = 0;
-  // This scheme's WWW-Authenticate challenge for `realm`. `failure` is set
-  // when this authenticator refused the request's credentials (so Bearer
-  // can add error="invalid_token").
+  // This scheme's WWW-Authenticate challenge for `realm`, or "" for a
+  // scheme that has none (a session cookie). `failure` is set when this
+  // authenticator refused the request's credentials (so Bearer can add
+  // error="invalid_token").
   virtual std::string challenge(std::string_view realm, const auth_result* failure) const = 0;
 };
 

@@ -16,6 +16,8 @@
 //                "issuer": "trellis-demo", "audiences": ["api"], "leeway": "30s" },
 //       "api_keys": [ { "name": "partner", "sha256": "9f86d0...", "scopes": ["orders:read"] } ],
 //       "basic": [ { "name": "ops", "password_hash": "pbkdf2-sha256$..." } ] },
+//     "sessions": { "store": "redis", "idle_timeout": "30m", "absolute_timeout": "12h",
+//                   "logout_path": "/logout" },
 //     "rate_limits": {
 //       "per_client": { "policies": [ { "limit": 10, "period": "1s", "burst": 20 } ],
 //                       "key": "client_ip", "store": "redis", "fail_open": true } },
@@ -30,6 +32,8 @@
 //         "circuit_breaker": { "consecutive_failures": 5, "open_duration": "5s" },
 //         "request_headers": [ { "set": "X-User", "value": "${auth.subject}" } ],
 //         "response_headers": [ { "remove": "Server" } ] },
+//       { "name": "account", "path": "/account/*", "cluster": "users",
+//         "session": true, "auth": ["session", "basic"] },
 //       { "name": "admin-site", "host": ["admin.example.com", "*.admin.example.com"],
 //         "path": "/*", "cluster": "users", "ip": { "allow": ["10.0.0.0/8"] } },
 //       { "name": "profile", "path": "/api/profile/{id}", "methods": ["GET"],
@@ -78,6 +82,7 @@
 #include "trellis/gateway/ip_filter.hpp"
 #include "trellis/gateway/jwt.hpp"
 #include "trellis/gateway/rate_limit.hpp"
+#include "trellis/gateway/session.hpp"
 #include "trellis/gateway/transform.hpp"
 #include "trellis/proxy/config.hpp"
 
@@ -125,6 +130,17 @@ struct rate_limit_config {
 // and the field is then not sent).
 using request_header_rule = header_rule;
 
+// "sessions": logins kept server-side for the routes with "session": true
+// (session_auth.hpp). The store is in memory (one process) or in Redis
+// (shared by every gateway; needs "redis"); logout_path, when set, is a
+// POST on every host that ends the session.
+struct sessions_config {
+  session_options options;
+  store_kind store = store_kind::local;
+  std::size_t max_sessions = 100'000;  // memory store only
+  std::string logout_path;
+};
+
 struct compose_call_config {
   std::string name;
   std::string cluster;
@@ -147,7 +163,8 @@ struct route_config {
   std::string strip_prefix;
   std::string prefix_rewrite;
   // Middleware.
-  std::vector<std::string> auth;  // "jwt", "api_key", "basic"; empty: none
+  std::vector<std::string> auth;  // "jwt", "api_key", "basic", "session"; empty: none
+  bool session = false;           // load (and save) the session: needs "sessions"
   bool auth_optional = false;
   std::optional<requirement> require;
   std::string rate_limit;  // a name from rate_limits; empty: none
@@ -172,6 +189,7 @@ struct config {
   std::optional<proxy::cache_config> cache;
   auth_config auth;
   std::map<std::string, rate_limit_config> rate_limits;
+  std::optional<sessions_config> sessions;
   std::vector<proxy::cluster_config> clusters;
   std::vector<route_config> routes;
 

@@ -6,7 +6,10 @@
 //   access log, route metrics          every request, matched or not
 //   router                             path pattern + method -> route
 //   IP filter, CORS                    who may call at all; preflights
+//   session                            the browser's login, from its cookie
 //   authenticate, require              who is calling, may they
+//   session login                      a caller let in by a password or a
+//                                      token is remembered (session_auth.hpp)
 //   rate limit                         how often (keyed on the subject)
 //   request checks                     size, content type
 //   concurrency limit, breaker         protect the upstream
@@ -59,6 +62,7 @@
 #include "trellis/core/metrics.hpp"
 #include "trellis/core/runtime.hpp"
 #include "trellis/gateway/config.hpp"
+#include "trellis/gateway/session.hpp"
 #include "trellis/http/message.hpp"
 
 namespace trellis::gateway {
@@ -119,6 +123,9 @@ class gateway {
   std::atomic<std::shared_ptr<const built>> current_;
   mutable std::mutex mu_;  // guards retired_, generation_ (reload and status)
   std::vector<std::shared_ptr<const built>> retired_;
+  // Sessions kept in memory live across reloads (a reload must not log
+  // everyone out); created by the first configuration with such sessions.
+  std::shared_ptr<session_store> memory_sessions_;
   std::uint64_t generation_ = 0;
 };
 
