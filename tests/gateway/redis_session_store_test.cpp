@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "support/curl_reply.hpp"
+#include "support/manual_wall_clock.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/routed.hpp"
@@ -44,18 +45,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// A wall clock that moves only when told to; starts at a fixed date.
-class manual_wall_clock {
- public:
-  wall_time now() const { return wall_time(std::chrono::milliseconds(ms_.load())); }
-  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
-  wall_clock_function function() const {
-    return [this] { return now(); };
-  }
-
- private:
-  std::atomic<std::int64_t> ms_{1'800'000'000'000};  // 2027-01-15
-};
+using test::manual_wall_clock;
 
 // What redis-cli printed, without the line end.
 std::string cli_out(const test::redis_server& redis, std::vector<std::string> args) {

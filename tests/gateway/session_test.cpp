@@ -30,6 +30,7 @@
 
 #include "support/curl_reply.hpp"
 #include "support/http_server.hpp"
+#include "support/manual_wall_clock.hpp"
 #include "support/process.hpp"
 #include "support/routed.hpp"
 #include "support/session_api.hpp"
@@ -43,18 +44,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A wall clock that moves only when told to; starts at a fixed date.
-class manual_wall_clock {
- public:
-  wall_time now() const { return wall_time(std::chrono::milliseconds(ms_.load())); }
-  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
-  wall_clock_function function() const {
-    return [this] { return now(); };
-  }
-
- private:
-  std::atomic<std::int64_t> ms_{1'800'000'000'000};  // 2027-01-15
-};
+using test::manual_wall_clock;
 
 // Runs a coroutine to completion on a private io_context, bounded in time.
 template <class T>
